@@ -1,0 +1,25 @@
+"""Exceptions raised by refalign. Every message names the file, key, tensor or argument that was wrong."""
+
+
+class RefalignError(Exception):
+    """Base class of every error refalign raises on purpose."""
+
+
+class ConfigError(RefalignError, ValueError):
+    """config.json (or another JSON settings file) is unreadable or holds an invalid value."""
+
+
+class CheckpointError(RefalignError):
+    """A weights file is unreadable, truncated, malformed or does not fit the architecture."""
+
+
+class UnsafePickleError(CheckpointError):
+    """A pickle asked for a callable outside the allowlist; nothing of it was run."""
+
+
+class WeightsNotFoundError(RefalignError, FileNotFoundError):
+    """No checkpoint could be found where refalign looked (nothing is ever downloaded implicitly)."""
+
+
+class ImageLoadError(RefalignError, ValueError):
+    """An image could not be opened or decoded."""
