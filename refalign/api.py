@@ -1,0 +1,129 @@
+"""One-call helpers: similarity, zero-shot classification and batch embedding, with models cached per process."""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .hub import resolve_weights
+from .modeling import AlignModel, compute_dtype, l2_normalize
+from .ops import softmax
+from .processor import AlignProcessor
+
+DEFAULT_TEMPLATE = "This is a photo of {}."   # transformers' zero-shot pipeline template
+
+_cache: dict[tuple[str, str], tuple[AlignModel, AlignProcessor]] = {}
+_cache_lock = threading.Lock()
+
+
+def load(model=None, dtype=np.float32) -> tuple[AlignModel, AlignProcessor]:
+    """(model, processor) for an AlignModel, a path, "tiny", "kakaobrain/align-base" or None (the default weights:
+    REFALIGN_WEIGHTS, then weights/align-base, then the Hugging Face cache). Loaded once per process."""
+    if isinstance(model, AlignModel):
+        if model.source is None:
+            raise ValueError("this AlignModel was not loaded from a checkpoint directory, so there is no processor "
+                             "settings file to go with it; pass a path instead")
+        key = (os.path.realpath(model.source), str(model.dtype))
+        with _cache_lock:
+            if key not in _cache or _cache[key][0] is not model:
+                _cache[key] = (model, AlignProcessor.from_pretrained(model.source))
+            return _cache[key]
+    if model is not None and not isinstance(model, (str, os.PathLike)):
+        raise TypeError(f"model must be an AlignModel, a path, 'tiny' or a hub name, got {type(model).__name__}")
+    dt = compute_dtype(dtype)
+    path = resolve_weights(model)
+    key = (os.path.realpath(path), str(dt))
+    with _cache_lock:
+        if key not in _cache:
+            _cache[key] = (AlignModel.from_pretrained(path, dtype=dt), AlignProcessor.from_pretrained(path))
+        return _cache[key]
+
+
+def _check_texts(texts, name: str = "texts") -> list[str]:
+    if isinstance(texts, str):
+        texts = [texts]
+    if not isinstance(texts, (list, tuple)):
+        raise TypeError(f"{name} must be a string or a list of strings, got {type(texts).__name__}")
+    if len(texts) == 0:
+        raise ValueError(f"{name} is empty: give at least one text")
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise TypeError(f"{name}[{i}] must be a string, got {type(t).__name__}")
+    return list(texts)
+
+
+def similarity(image, texts, model=None, dtype=np.float32) -> NDArray:
+    """Probabilities over `texts` for one image (softmax of logits_per_image) -> [n_texts].
+    A list of images gives [n_images, n_texts]. `image`: path, bytes, binary file, PIL image or HWC uint8 array;
+    loaded upright (EXIF) and as RGB, like transformers' pipelines."""
+    texts = _check_texts(texts)
+    m, proc = load(model, dtype)
+    many = isinstance(image, (list, tuple))
+    inputs = proc(text=texts, images=list(image) if many else [image], dtype=m.dtype)
+    out = m(**inputs)
+    probs = softmax(out.logits_per_image, axis=-1)   # [n_images, n_texts]
+    return probs if many else probs[0]
+
+
+def classify(images, labels, template: str = DEFAULT_TEMPLATE, model=None, dtype=np.float32):
+    """Zero-shot classification like transformers' pipeline: each label is put into `template`, and the result is
+    [{"label", "score"}] sorted by score (a list of such lists for a list of images)."""
+    labels = _check_texts(labels, "labels")
+    if not isinstance(template, str) or "{}" not in template:
+        raise ValueError(f"template must be a string containing '{{}}', got {template!r}")
+    many = isinstance(images, (list, tuple))
+    probs = similarity(list(images) if many else images, [template.format(label) for label in labels],
+                       model=model, dtype=dtype)
+    rows = probs if many else probs[None]
+    ranked = [sorted(({"label": label, "score": float(p)} for label, p in zip(labels, row)),
+                     key=lambda r: -r["score"]) for row in rows]
+    return ranked if many else ranked[0]
+
+
+def _progress(total: int, desc: str, progress):
+    from tqdm.auto import tqdm
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    return tqdm(total=total, desc=desc, unit="item", disable=not show)
+
+
+def _batches(items, batch_size: int):
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    for start in range(0, len(items), batch_size):
+        yield items[start:start + batch_size]
+
+
+def embed_images(items, batch_size: int = 8, model=None, dtype=np.float32, normalize: bool = True,
+                 progress=None) -> NDArray:
+    """Image embeddings [N, projection_dim] for many images, `batch_size` at a time (L2-normalised unless
+    normalize=False, which gives get_image_features' raw vectors). Shows a progress bar on a terminal."""
+    if not isinstance(items, (list, tuple)):
+        items = [items]
+    if len(items) == 0:
+        raise ValueError("items is empty: give at least one image")
+    m, proc = load(model, dtype)
+    out = []
+    with _progress(len(items), "images", progress) as bar:
+        for chunk in _batches(list(items), batch_size):
+            out.append(m.get_image_features(proc(images=chunk, dtype=m.dtype)["pixel_values"]))
+            bar.update(len(chunk))
+    feats = np.concatenate(out)
+    return l2_normalize(feats) if normalize else feats
+
+
+def embed_texts(texts, batch_size: int = 32, model=None, dtype=np.float32, normalize: bool = True,
+                progress=None) -> NDArray:
+    """Text embeddings [N, projection_dim], `batch_size` texts at a time (L2-normalised unless normalize=False)."""
+    texts = _check_texts(texts)
+    m, proc = load(model, dtype)
+    out = []
+    with _progress(len(texts), "texts", progress) as bar:
+        for chunk in _batches(texts, batch_size):
+            enc = proc(text=chunk)
+            out.append(m.get_text_features(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]))
+            bar.update(len(chunk))
+    feats = np.concatenate(out)
+    return l2_normalize(feats) if normalize else feats
