@@ -1,0 +1,180 @@
+"""Finding a checkpoint on disk (never over the network), and `fetch`, the one function that downloads.
+
+Hugging Face cache layout (as huggingface_hub writes it):
+  <cache>/models--<org>--<name>/refs/main          the commit hash the 'main' branch pointed at
+  <cache>/models--<org>--<name>/snapshots/<hash>/  the files of that commit (symlinks into ../blobs)
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+
+from .errors import RefalignError, WeightsNotFoundError
+
+DEFAULT_REPO = "kakaobrain/align-base"
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_DIR = os.path.dirname(PACKAGE_DIR)
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+NEEDED_FILES = ("config.json", "vocab.txt", "tokenizer_config.json", "preprocessor_config.json")
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def _tiny_candidates() -> list[str]:
+    # the package-data copy (non-editable installs) first, then the repository's folder
+    return [os.path.join(PACKAGE_DIR, "_tiny"), os.path.join(REPO_DIR, "weights", "tiny")]
+
+
+def _is_checkpoint_dir(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "config.json")) and \
+        any(os.path.isfile(os.path.join(path, w)) for w in WEIGHT_FILES)
+
+
+def hf_cache_dir() -> str:
+    """HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub (XDG_CACHE_HOME respected)."""
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(var):
+            return os.path.expanduser(os.environ[var])
+    if os.environ.get("HF_HOME"):
+        return os.path.join(os.path.expanduser(os.environ["HF_HOME"]), "hub")
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(xdg, "huggingface", "hub")
+
+
+def hf_snapshot(repo_id: str) -> tuple[str | None, str]:
+    """(snapshot folder or None, where it looked) for a hub repo in the local cache: refs/main's commit, or the
+    newest snapshot when refs/main is absent."""
+    root = os.path.join(hf_cache_dir(), "models--" + repo_id.replace("/", "--"))
+    snapshots = os.path.join(root, "snapshots")
+    ref = os.path.join(root, "refs", "main")
+    if os.path.isfile(ref):
+        with open(ref, encoding="utf-8") as f:
+            rev = f.read().strip()
+        path = os.path.join(snapshots, rev)
+        return (path if os.path.isdir(path) else None), path
+    if os.path.isdir(snapshots):
+        revs = [os.path.join(snapshots, r) for r in os.listdir(snapshots)]
+        revs = [r for r in revs if os.path.isdir(r)]
+        if revs:
+            return max(revs, key=os.path.getmtime), snapshots
+    return None, snapshots
+
+
+def _from_hf_cache(repo_id: str, looked: list[str]) -> str | None:
+    snap, where = hf_snapshot(repo_id)
+    if snap is None:
+        looked.append(f"Hugging Face cache: {where} (absent)")
+        return None
+    if not _is_checkpoint_dir(snap):
+        looked.append(f"Hugging Face cache: {snap} (needs config.json and one of {', '.join(WEIGHT_FILES)})")
+        return None
+    return snap
+
+
+def _how_to_get() -> str:
+    return (f"Get the weights with `refalign fetch` (downloads {DEFAULT_REPO}; needs huggingface_hub), or download "
+            f"{', '.join(NEEDED_FILES)} and model.safetensors (or pytorch_model.bin, then `refalign convert DIR`) "
+            f"from https://huggingface.co/{DEFAULT_REPO} into {os.path.join(REPO_DIR, 'weights', 'align-base')} "
+            f"(or into any folder, and set REFALIGN_WEIGHTS to it). model='tiny' runs the bundled tiny checkpoint "
+            f"(random weights: a smoke test, not real embeddings).")
+
+
+def resolve_weights(name_or_path=None) -> str:
+    """A checkpoint directory (or the file the caller named), found on disk only:
+    an existing path; "tiny" (the bundled random checkpoint); "org/name" from the Hugging Face cache;
+    None: $REFALIGN_WEIGHTS, then <repo>/weights/align-base, then kakaobrain/align-base in the cache."""
+    if name_or_path is None:
+        return _resolve_default()
+    name = os.fspath(name_or_path)
+    if os.path.exists(name):
+        return name
+    looked: list[str] = [f"path: {os.path.abspath(name)} (absent)"]
+    if name == "tiny":
+        for cand in _tiny_candidates():
+            if _is_checkpoint_dir(cand):
+                return cand
+            looked.append(f"bundled tiny checkpoint: {cand} (absent)")
+    elif _REPO_ID.match(name):
+        found = _from_hf_cache(name, looked)
+        if found:
+            return found
+    raise WeightsNotFoundError(f"no checkpoint named {name!r}. Looked in:\n  " + "\n  ".join(looked)
+                               + "\n" + _how_to_get())
+
+
+def _resolve_default() -> str:
+    env = os.environ.get("REFALIGN_WEIGHTS")
+    if env:
+        try:
+            return resolve_weights(env)
+        except WeightsNotFoundError as e:
+            raise WeightsNotFoundError(f"REFALIGN_WEIGHTS={env!r} does not lead to a checkpoint: {e}") from None
+    looked = ["REFALIGN_WEIGHTS (not set)"]
+    local = os.path.join(REPO_DIR, "weights", "align-base")
+    if _is_checkpoint_dir(local):
+        return local
+    looked.append(f"{local} (absent or incomplete: needs config.json and weights)")
+    found = _from_hf_cache(DEFAULT_REPO, looked)
+    if found:
+        return found
+    raise WeightsNotFoundError("no ALIGN weights found. Looked in:\n  " + "\n  ".join(looked) + "\n" + _how_to_get())
+
+
+def _weights_digest(folder: str) -> str | None:
+    path = os.path.join(folder, "model.safetensors")
+    if not os.path.isfile(path):
+        return None
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def is_bundled_tiny(path) -> bool:
+    """True when `path` (a folder or a file in it) is the bundled tiny checkpoint with random weights,
+    or a copy of it (same model.safetensors)."""
+    folder = os.fspath(path)
+    if not os.path.isdir(folder):
+        folder = os.path.dirname(os.path.abspath(folder))
+    tiny = [c for c in _tiny_candidates() if _is_checkpoint_dir(c)]
+    if any(os.path.realpath(folder) == os.path.realpath(c) for c in tiny):
+        return True
+    size = os.path.getsize(os.path.join(folder, "model.safetensors")) \
+        if os.path.isfile(os.path.join(folder, "model.safetensors")) else -1
+    for c in tiny:  # a copy: compare the (5 MB) weights file, only when the sizes already agree
+        if os.path.getsize(os.path.join(c, "model.safetensors")) == size:
+            return _weights_digest(folder) == _weights_digest(c)
+    return False
+
+
+def fetch(repo_id: str = DEFAULT_REPO, dest=None) -> str:
+    """Download a checkpoint from the Hugging Face hub (the only networked function in refalign).
+    Into the Hugging Face cache unless `dest` is given; a .bin-only repo is converted to model.safetensors."""
+    try:
+        import huggingface_hub
+    except ImportError:
+        raise RefalignError(
+            f"fetching {repo_id} needs huggingface_hub: pip install huggingface_hub. Or download "
+            f"{', '.join(NEEDED_FILES)} and model.safetensors (or pytorch_model.bin) from "
+            f"https://huggingface.co/{repo_id}/tree/main into a folder (e.g. weights/align-base) "
+            f"and pass that folder.") from None
+    from .checkpoint import SAFETENSORS, SAFETENSORS_INDEX
+    from .torch_pickle import convert_to_safetensors
+
+    kwargs = {"repo_id": repo_id}
+    if dest is not None:
+        kwargs["local_dir"] = os.fspath(dest)
+    base = list(NEEDED_FILES) + ["special_tokens_map.json", "tokenizer.json"]
+    try:
+        folder = huggingface_hub.snapshot_download(
+            allow_patterns=base + [SAFETENSORS, SAFETENSORS_INDEX, "model-*.safetensors"], **kwargs)
+        if not any(os.path.isfile(os.path.join(folder, f)) for f in (SAFETENSORS, SAFETENSORS_INDEX)):
+            folder = huggingface_hub.snapshot_download(allow_patterns=base + ["pytorch_model.bin"], **kwargs)
+    except Exception as e:
+        raise RefalignError(f"downloading {repo_id} failed: {type(e).__name__}: {e}") from None
+    if not os.path.isfile(os.path.join(folder, SAFETENSORS)) and os.path.isfile(
+            os.path.join(folder, "pytorch_model.bin")):
+        convert_to_safetensors(folder)
+    if not _is_checkpoint_dir(folder):
+        raise RefalignError(f"{repo_id}: the download in {folder} lacks config.json or weights")
+    return folder
