@@ -1,0 +1,415 @@
+"""Image loading and preprocessing for ALIGN's image tower (Pillow + NumPy).
+
+Reproduces transformers' PIL-backend EfficientNet image processor (EfficientNetImageProcessorPil) as driven by a
+checkpoint's preprocessor_config.json, with the input handling of transformers' `load_image`:
+
+    load_image:  open -> EXIF orientation applied (ImageOps.exif_transpose) -> PIL convert("RGB")
+    processor:   PIL resize (configured filter, result is uint8) -> center crop (uint8, zero padding if too small)
+                 -> rescale x*factor (upcast to float64, then to the output dtype) -> optional "- 1" offset
+                 -> optional (x - mean) / std -> optional include_top x / std -> (3, H, W)
+
+For float32 output the order and precision of every operation follow transformers, so the values are the same bits.
+For float64 output every step after the uint8 stage is done in float64.
+
+Known quirks kept from transformers: convert("RGB") drops alpha (no compositing) and clips 16-bit greyscale to 255;
+settings missing from preprocessor_config.json take the *processor class* defaults, which differ from align-base's
+values; a null switch (do_normalize: null, ...) is off. Without a preprocessor_config.json at all, align-base's
+values are used.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from .errors import ConfigError, ImageLoadError
+
+PREPROCESSOR_CONFIG_NAME = "preprocessor_config.json"
+
+# kakaobrain/align-base's preprocessor_config.json: used when a checkpoint has no such file, and by
+# EfficientNetImageProcessor() for settings not given.
+ALIGN_BASE_SETTINGS: dict[str, Any] = {
+    "do_resize": True,
+    "size": {"height": 346, "width": 346},
+    "resample": 2,  # PIL bilinear
+    "do_center_crop": True,
+    "crop_size": {"height": 289, "width": 289},
+    "do_rescale": True,
+    "rescale_factor": 1 / 127.5,
+    "rescale_offset": True,
+    "do_normalize": False,
+    "image_mean": [0.485, 0.456, 0.406],
+    "image_std": [0.47853944, 0.4732864, 0.47434163],
+    "include_top": False,
+}
+
+# What transformers' EfficientNetImageProcessorPil uses for a setting that the file lacks or sets to null
+# (its class attributes, plus default_to_square from the base class).
+PROCESSOR_CLASS_DEFAULTS: dict[str, Any] = {
+    "do_resize": True,
+    "size": {"height": 346, "width": 346},
+    "resample": 3,  # PIL bicubic
+    "do_center_crop": False,
+    "crop_size": {"height": 289, "width": 289},
+    "do_rescale": True,
+    "rescale_factor": 1 / 255,
+    "rescale_offset": False,
+    "do_normalize": True,
+    "image_mean": [0.5, 0.5, 0.5],
+    "image_std": [0.5, 0.5, 0.5],
+    "include_top": True,
+    "default_to_square": True,
+}
+
+_BOOL_KEYS = ("do_resize", "do_center_crop", "do_rescale", "rescale_offset", "do_normalize", "include_top",
+              "default_to_square")
+_RESAMPLE_NAMES = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
+# Keys that describe the file rather than the preprocessing, or only matter to other backends / outputs.
+_IGNORED_KEYS = ("processor_class", "_processor_class", "return_tensors", "device", "disable_grouping",
+                 "image_seq_length", "pad_size")
+_SIZE_FORMS = ({"height", "width"}, {"shortest_edge"}, {"shortest_edge", "longest_edge"}, {"max_height", "max_width"})
+_SIZE_FORMS_UNSUPPORTED = ({"longest_edge"}, {"min_pixels", "max_pixels"})  # valid in transformers, not in its PIL resize
+
+
+# ----------------------------------------------------------------------------------------------------- loading
+
+
+def _describe(source) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return f"<{len(source)} bytes>"
+    if isinstance(source, Image.Image):
+        return getattr(source, "filename", "") or f"<PIL image {source.mode} {source.size[0]}x{source.size[1]}>"
+    return str(getattr(source, "name", "") or f"<{type(source).__name__}>")
+
+
+def _open(source) -> Image.Image:
+    """Decode a path, bytes or binary file object into a loaded PIL image (file closed afterwards)."""
+    name = _describe(source)
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        if not os.path.exists(path):
+            hint = " (refalign does not download URLs)" if path.startswith(("http://", "https://")) else ""
+            raise FileNotFoundError(f"image file not found: {path}{hint}")
+        if os.path.isdir(path):
+            raise ImageLoadError(f"{path}: is a directory, not an image file")
+        opener = path
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        opener = io.BytesIO(bytes(source))
+    else:
+        opener = source
+    try:
+        with Image.open(opener) as im:
+            im.load()
+            return _upright_rgb(im)
+    except Image.DecompressionBombError as e:
+        raise ImageLoadError(f"{name}: image is too large (Pillow's decompression-bomb guard: {e})") from e
+    except (OSError, SyntaxError, ValueError, EOFError, TypeError) as e:  # unidentified, truncated, corrupt
+        raise ImageLoadError(f"{name}: cannot decode image ({type(e).__name__}: {e})") from e
+
+
+def _upright_rgb(im: Image.Image) -> Image.Image:
+    """EXIF orientation applied, then PIL's own RGB conversion (alpha dropped, not composited)."""
+    im = ImageOps.exif_transpose(im)
+    return im.convert("RGB")
+
+
+def _from_array(a: np.ndarray) -> Image.Image:
+    # [H, W] or [H, W, C] uint8 with C in (1, 3, 4) -> PIL L / RGB / RGBA
+    if a.dtype != np.uint8:
+        raise TypeError(f"images: NumPy arrays must be uint8 HWC (or HW) with values 0..255, got dtype {a.dtype}; "
+                        "convert float images yourself (e.g. (x * 255).round().astype(np.uint8))")
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim == 3 and a.shape[2] not in (3, 4):
+        raise ValueError(f"images: expected an HWC array with 1, 3 or 4 channels last, got shape {a.shape}")
+    if a.ndim not in (2, 3):
+        raise TypeError(f"images: expected a 2-D (HW) or 3-D (HWC) array, got shape {a.shape}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ValueError(f"images: array has zero size {a.shape}")
+    return Image.fromarray(np.ascontiguousarray(a))
+
+
+def load_image(image) -> Image.Image:
+    """An image as an upright RGB PIL image, like transformers' `load_image` (EXIF orientation, then convert("RGB")).
+
+    `image`: a path (str / os.PathLike), bytes, a binary file object, a PIL image, or a uint8 NumPy array (HW or HWC).
+    """
+    if isinstance(image, Image.Image):
+        try:
+            out = _upright_rgb(image)
+        except (OSError, SyntaxError, ValueError, EOFError) as e:  # a lazily opened file that fails to decode
+            raise ImageLoadError(f"{_describe(image)}: cannot decode image ({type(e).__name__}: {e})") from e
+    elif isinstance(image, np.ndarray):
+        out = _from_array(image).convert("RGB")
+    elif isinstance(image, io.TextIOBase):
+        raise TypeError(f"images: {_describe(image)} is a text-mode file; open it in binary mode ('rb')")
+    elif isinstance(image, (str, os.PathLike, bytes, bytearray, memoryview)) or hasattr(image, "read"):
+        out = _open(image)
+    else:
+        raise TypeError(f"images: expected a path, bytes, a binary file object, a PIL image or a uint8 NumPy "
+                        f"array, got {type(image).__name__}")
+    if out.width == 0 or out.height == 0:
+        raise ValueError(f"images: {_describe(image)} has zero size ({out.width}x{out.height})")
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------- settings
+
+
+def _positive_int(value, source, key) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{source}: '{key}' must hold positive integers, got {value!r}")
+    return value
+
+
+def _size_dict(value, source: str, key: str, default_to_square: bool) -> dict[str, int]:
+    """Normalise `size` / `crop_size` to one of transformers' dict forms (an int or [h, w] list is accepted too)."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise ConfigError(f"{source}: '{key}' as a list must be [height, width], got {value!r}")
+        value = {"height": value[0], "width": value[1]}
+    elif isinstance(value, int) and not isinstance(value, bool):
+        value = {"height": value, "width": value} if default_to_square else {"shortest_edge": value}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: '{key}' must be a dict, an int or [height, width], got {value!r}")
+    keys = set(value)
+    if keys in _SIZE_FORMS_UNSUPPORTED:
+        raise NotImplementedError(f"{source}: '{key}' with keys {sorted(keys)} is not supported "
+                                  "(transformers' PIL resize does not support it either)")
+    if keys not in _SIZE_FORMS:
+        raise ConfigError(f"{source}: '{key}' must have the keys {' or '.join(str(sorted(f)) for f in _SIZE_FORMS)},"
+                          f" got {sorted(keys)}")
+    return {k: _positive_int(v, source, f"{key}.{k}") for k, v in value.items()}
+
+
+def _channel_values(value, source: str, key: str) -> tuple[float, ...]:
+    # a number (same for all channels) or one number per RGB channel
+    values = value if isinstance(value, (list, tuple)) else [value]
+    if len(values) not in (1, 3) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                            and math.isfinite(v) for v in values):
+        raise ConfigError(f"{source}: '{key}' must be a number or a list of 3 numbers, got {value!r}")
+    return tuple(float(v) for v in values) * (3 if len(values) == 1 else 1)
+
+
+def _check_settings(settings: dict[str, Any], source: str) -> dict[str, Any]:
+    """Validate settings (keys as in preprocessor_config.json) and return them in canonical form."""
+    s = dict(settings)
+    for key in _IGNORED_KEYS:
+        s.pop(key, None)
+    for key in ("image_processor_type", "feature_extractor_type"):
+        kind = s.pop(key, None)
+        if kind is not None and not str(kind).startswith("EfficientNet"):
+            raise NotImplementedError(f"{source}: '{key}' is {kind!r}; only EfficientNet's processor is implemented")
+    if s.pop("do_pad", None):
+        raise NotImplementedError(f"{source}: 'do_pad' true is not supported")
+    if s.pop("do_convert_rgb", None):
+        raise NotImplementedError(f"{source}: 'do_convert_rgb' true (composite alpha onto white) is not supported; "
+                                  "images are always converted as transformers' load_image does")
+    data_format = s.pop("data_format", None)
+    if data_format not in (None, "channels_first"):
+        raise NotImplementedError(f"{source}: 'data_format' {data_format!r} is not supported (only channels_first)")
+    if s.pop("input_data_format", None) is not None:
+        raise NotImplementedError(f"{source}: 'input_data_format' is not supported (arrays must be HW or HWC)")
+
+    known = set(PROCESSOR_CLASS_DEFAULTS)
+    for key in s:
+        if key not in known:
+            raise NotImplementedError(f"{source}: setting '{key}' is not supported")
+    for key in _BOOL_KEYS:
+        if s[key] is None:  # transformers keeps a null as None, which switches the step off
+            s[key] = False
+        if not isinstance(s[key], bool):
+            raise ConfigError(f"{source}: '{key}' must be true or false, got {s[key]!r}")
+    # a null value is fine where its step is off; where the step is on, transformers fails too
+    needed = {"size": s["do_resize"], "resample": s["do_resize"], "crop_size": s["do_center_crop"],
+              "rescale_factor": s["do_rescale"], "image_mean": s["do_normalize"],
+              "image_std": s["do_normalize"] or s["include_top"]}
+    for key, on in needed.items():
+        if s[key] is None and on:
+            raise ConfigError(f"{source}: '{key}' is null but the step that uses it is switched on")
+    if s["size"] is not None:
+        s["size"] = _size_dict(s["size"], source, "size", s["default_to_square"])
+    if s["crop_size"] is not None:
+        s["crop_size"] = _size_dict(s["crop_size"], source, "crop_size", True)
+        if set(s["crop_size"]) != {"height", "width"}:  # transformers' center_crop needs both
+            raise ConfigError(f"{source}: 'crop_size' must have the keys height and width, "
+                              f"got {sorted(s['crop_size'])}")
+    resample = s["resample"]
+    if resample is not None:
+        if isinstance(resample, bool) or not isinstance(resample, int):
+            raise ConfigError(f"{source}: 'resample' must be a PIL resampling filter number, got {resample!r}")
+        if resample not in _RESAMPLE_NAMES:
+            raise NotImplementedError(f"{source}: 'resample' {resample} is not supported (0..5: PIL's filters)")
+    factor = s["rescale_factor"]
+    if factor is not None and (isinstance(factor, bool) or not isinstance(factor, (int, float))
+                               or not math.isfinite(factor)):
+        raise ConfigError(f"{source}: 'rescale_factor' must be a finite number, got {factor!r}")
+    for key in ("image_mean", "image_std"):
+        if s[key] is not None:
+            s[key] = _channel_values(s[key], source, key)
+    if s["image_std"] is not None and (s["do_normalize"] or s["include_top"]) and 0.0 in s["image_std"]:
+        raise ConfigError(f"{source}: 'image_std' must not contain 0, got {s['image_std']!r}")
+    return s
+
+
+# ----------------------------------------------------------------------------------------------------- transforms
+
+
+def resize_output_size(height: int, width: int, size: dict[str, int]) -> tuple[int, int]:
+    """(height, width) after resizing, for each `size` form (Python float arithmetic as transformers does it)."""
+    if "height" in size:
+        return size["height"], size["width"]
+    if "max_height" in size:
+        # largest size with the same aspect ratio that fits in the box (may upscale); truncation, not rounding
+        scale = min(size["max_height"] / height, size["max_width"] / width)
+        return int(height * scale), int(width * scale)
+    target = size["shortest_edge"]
+    if "longest_edge" not in size:
+        # short edge -> target, long edge scaled and truncated
+        if width <= height:
+            return int(target * height / width), target
+        return target, int(target * width / height)
+    # short edge -> target unless that makes the long edge exceed longest_edge; then shrink the target (rounded)
+    longest = size["longest_edge"]
+    short, long = float(min(height, width)), float(max(height, width))
+    shrunk = None
+    if long / short * target > longest:
+        shrunk = longest * short / long
+        target = int(round(shrunk))
+    if (height <= width and height == target) or (width <= height and width == target):
+        return height, width
+    base = shrunk if shrunk is not None else target  # the long edge is derived from the unrounded value
+    if width < height:
+        return int(base * height / width), target
+    return target, int(base * width / height)
+
+
+def center_crop(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """[H, W, C] -> [height, width, C]. Offset floor((H - height) / 2) (odd excess: one more row at the bottom);
+    an image smaller than the crop is placed at ceil((height - H) / 2) on zeros (same per axis for width)."""
+    h, w = image.shape[:2]
+    out = np.zeros((height, width) + image.shape[2:], dtype=image.dtype)
+    src_top, dst_top, rows = ((h - height) // 2, 0, height) if h >= height else (0, (height - h + 1) // 2, h)
+    src_left, dst_left, cols = ((w - width) // 2, 0, width) if w >= width else (0, (width - w + 1) // 2, w)
+    out[dst_top:dst_top + rows, dst_left:dst_left + cols] = image[src_top:src_top + rows, src_left:src_left + cols]
+    return out
+
+
+class EfficientNetImageProcessor:
+    """transformers' EfficientNetImageProcessorPil in NumPy. Settings use preprocessor_config.json's keys (and its
+    meaning of null); those not given take align-base's values. from_pretrained: the file's values, and for keys the
+    file lacks the processor class defaults, as transformers does."""
+
+    def __init__(self, **settings):
+        self._configure({**ALIGN_BASE_SETTINGS, "default_to_square": True, **settings}, "EfficientNetImageProcessor")
+
+    def _configure(self, settings: dict[str, Any], source: str) -> None:
+        s = _check_settings(settings, source)
+        self.do_resize: bool = s["do_resize"]
+        self.size: dict[str, int] | None = s["size"]
+        self.resample: int | None = s["resample"]
+        self.do_center_crop: bool = s["do_center_crop"]
+        self.crop_size: dict[str, int] | None = s["crop_size"]
+        self.do_rescale: bool = s["do_rescale"]
+        self.rescale_factor: float | None = s["rescale_factor"]
+        self.rescale_offset: bool = s["rescale_offset"]
+        self.do_normalize: bool = s["do_normalize"]
+        self.image_mean: tuple[float, float, float] | None = s["image_mean"]
+        self.image_std: tuple[float, float, float] | None = s["image_std"]
+        self.include_top: bool = s["include_top"]
+        self.default_to_square: bool = s["default_to_square"]
+
+    @classmethod
+    def from_pretrained(cls, directory) -> "EfficientNetImageProcessor":
+        """Read `directory`/preprocessor_config.json; align-base's settings if the directory has no such file."""
+        directory = os.fspath(directory)
+        if not os.path.isdir(directory):
+            raise FileNotFoundError(f"checkpoint directory not found: {directory}")
+        path = os.path.join(directory, PREPROCESSOR_CONFIG_NAME)
+        if not os.path.exists(path):
+            return cls()
+        try:
+            with open(path, encoding="utf-8") as f:
+                d = json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{path}: not valid JSON ({e})") from None
+        if not isinstance(d, dict):
+            raise ConfigError(f"{path}: expected a JSON object at the top level, got {type(d).__name__}")
+        self = cls.__new__(cls)
+        # a missing key takes the processor class default, like transformers (a null stays null)
+        self._configure({**PROCESSOR_CLASS_DEFAULTS, **d}, path)
+        return self
+
+    def settings(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in PROCESSOR_CLASS_DEFAULTS}
+
+    def __repr__(self) -> str:
+        return f"EfficientNetImageProcessor({', '.join(f'{k}={v!r}' for k, v in self.settings().items())})"
+
+    def resize_and_crop(self, image: Image.Image) -> np.ndarray:
+        """The uint8 stage: upright RGB PIL image -> [H, W, 3] uint8 after resize and center crop."""
+        if self.do_resize:
+            height, width = resize_output_size(image.height, image.width, self.size)
+            if height <= 0 or width <= 0:
+                raise ValueError(f"images: a {image.width}x{image.height} image would be resized to "
+                                 f"{width}x{height} by size={self.size}")
+            if (width, height) != image.size:
+                image = image.resize((width, height), resample=self.resample)
+        x = np.asarray(image)  # [H, W, 3] uint8
+        if self.do_center_crop:
+            x = center_crop(x, self.crop_size["height"], self.crop_size["width"])
+        return x
+
+    def preprocess_one(self, image: Image.Image, dtype=np.float32) -> np.ndarray:
+        """An upright RGB PIL image (as load_image returns) -> pixel values [3, H, W] of `dtype`."""
+        if not isinstance(image, Image.Image):
+            raise TypeError(f"image: expected a PIL image, got {type(image).__name__} (use load_image first)")
+        if image.mode != "RGB":
+            raise ValueError(f"image: expected mode RGB, got {image.mode} (use load_image first)")
+        dtype = _float_dtype(dtype)
+        x = self.resize_and_crop(image)  # [H, W, 3] uint8
+        if self.do_rescale:
+            # transformers multiplies in float64 and then casts to the output dtype (float32), and subtracts the
+            # offset afterwards in that dtype: same here, so float32 results are the same bits
+            x = (x.astype(np.float64) * self.rescale_factor).astype(dtype)
+            if self.rescale_offset:
+                x -= dtype.type(1)
+        else:
+            x = x.astype(dtype)
+        if self.do_normalize:
+            x = (x - np.asarray(self.image_mean, dtype=dtype)) / np.asarray(self.image_std, dtype=dtype)
+        if self.include_top:  # a second normalisation, by std only (mean 0)
+            x = x / np.asarray(self.image_std, dtype=dtype)
+        return np.ascontiguousarray(x.transpose(2, 0, 1))  # [H, W, 3] -> [3, H, W]
+
+    def __call__(self, images, dtype=np.float32) -> dict[str, np.ndarray]:
+        """One image or a list of images (path, bytes, file object, PIL, uint8 array) -> {"pixel_values": [B,3,H,W]}."""
+        items = list(images) if isinstance(images, (list, tuple)) else [images]
+        if not items:
+            raise ValueError("images: empty list")
+        for item in items:
+            if isinstance(item, (list, tuple)):
+                raise TypeError("images: expected an image or a flat list of images, got a nested list")
+        dtype = _float_dtype(dtype)
+        pixels = [self.preprocess_one(load_image(item), dtype) for item in items]
+        shapes = {p.shape for p in pixels}
+        if len(shapes) > 1:
+            raise ValueError(f"images: processed images differ in shape {sorted(shapes)} and cannot be batched "
+                             "(enable do_resize with a height/width size or do_center_crop)")
+        return {"pixel_values": np.stack(pixels)}  # [B, 3, H, W]
+
+
+def _float_dtype(dtype) -> np.dtype:
+    d = np.dtype(dtype)
+    if d not in (np.float32, np.float64):
+        raise ValueError(f"dtype: expected float32 or float64, got {d}")
+    return d
