@@ -18,6 +18,19 @@ def to_numpy(t) -> np.ndarray:
     return t.detach().cpu().numpy()
 
 
+def set_text_attention(model, impl: str) -> None:
+    """Select transformers' attention implementation ("eager" or "sdpa") for an AlignModel's text tower.
+
+    sdpa needs one repair: when no token is padded transformers passes no mask to sdpa, which then reads the module's
+    `is_causal`; AlignTextSelfAttention has none and the default is causal. BERT attention is bidirectional.
+    """
+    model.text_model.config._attn_implementation = impl
+    model.config.text_config._attn_implementation = impl
+    for module in model.text_model.modules():
+        if type(module).__name__ == "AlignTextSelfAttention":
+            module.is_causal = False
+
+
 def transformers_align(torch, path, dtype: str):
     """transformers' AlignModel from a checkpoint, in eval mode, in float32 or float64.
 
@@ -30,6 +43,5 @@ def transformers_align(torch, path, dtype: str):
     model = TAlignModel.from_pretrained(path).eval()
     if dtype == "float64":
         model = model.double()
-        model.config.text_config._attn_implementation = "sdpa"
-        model.text_model.config._attn_implementation = "sdpa"
+        set_text_attention(model, "sdpa")
     return model
