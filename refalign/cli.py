@@ -75,7 +75,8 @@ def cmd_golden(args) -> int:
 
 def cmd_compare(args) -> int:
     from .golden import compare_main
-    return compare_main(args.golden, args.candidate, atol=args.atol, rtol=args.rtol)
+    return compare_main(args.golden, args.candidate, atol=args.atol, rtol=args.rtol,
+                        allow_dtype_mismatch=args.allow_dtype_mismatch, allow_missing=args.allow_missing)
 
 
 def cmd_info(args) -> int:
@@ -142,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("candidate", help=".safetensors or .npz with the golden's tensor names")
     p.add_argument("--atol", type=float, default=None, help="absolute tolerance (default: the golden's suggestion)")
     p.add_argument("--rtol", type=float, default=None, help="relative tolerance (default: the golden's suggestion)")
+    p.add_argument("--allow-dtype-mismatch", action="store_true",
+                   help="compare float tensors of another dtype (e.g. a float32 dump against a float64 golden)")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="a partial dump (e.g. only the text tower) passes if what it has is within tolerance")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("info", help="validate a checkpoint and summarise it")
@@ -169,7 +174,8 @@ def main(argv=None) -> int:
     except (RefalignError, FileNotFoundError, ValueError, TypeError, NotImplementedError, OSError) as e:
         if os.environ.get("REFALIGN_DEBUG"):
             raise
-        msg = str(e) or type(e).__name__
+        # one line, whatever the exception's own layout (some messages list the places looked in)
+        msg = " ".join(part.strip() for part in (str(e) or type(e).__name__).splitlines() if part.strip())
         print(f"refalign: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -81,3 +81,22 @@ def test_module_entry_point_runs():
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert "a cat" in r.stdout and "RANDOM" in r.stderr
+
+
+def test_golden_then_compare(tmp_path, capsys):
+    """`refalign golden` then `refalign compare` against itself passes; a perturbed intermediate fails, named."""
+    from refalign.golden import read_golden, write_golden
+    out = tmp_path / "g.safetensors"
+    assert main(["golden", "--image", CAT, "--text", "a photo of a cat", "--out", str(out), "-w", "tiny"]) == 0
+    assert main(["compare", str(out), str(out)]) == 0
+    tensors, meta = read_golden(str(out))
+    bad = dict(tensors)
+    name = "vision.hidden_states.04"
+    bad[name] = bad[name].copy()
+    bad[name].flat[17] += 1.0
+    np.savez(tmp_path / "cand.npz", **bad)
+    capsys.readouterr()
+    assert main(["compare", str(out), str(tmp_path / "cand.npz")]) == 1
+    printed = capsys.readouterr().out
+    verdict = [line for line in printed.splitlines() if line.startswith("FAIL")]
+    assert verdict and name in verdict[0]
