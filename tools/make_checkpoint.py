@@ -108,26 +108,39 @@ def build_model(config: dict, seed: int):
     model = AlignModel(AlignConfig(**config))
     gen = torch.Generator().manual_seed(seed + 1)
 
-    # 1) calibrate BN running statistics on real photos: cumulative averages (momentum=None) in train mode.
     bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    residual_bns = {id(b.projection.project_bn) for b in model.vision_model.encoder.blocks if b.projection.apply_dropout}
+    with torch.no_grad():
+        # 1) BN affine terms off their init values (1 and 0). Residual branches get small gains, as trained
+        #    EfficientNets have, so the residual stream stays O(1) through 55 blocks instead of growing.
+        for bn in bns:
+            n = bn.num_features
+            lo, hi = (0.2, 0.5) if id(bn) in residual_bns else (0.6, 1.4)
+            bn.weight.copy_(torch.empty(n, dtype=torch.float64).uniform_(lo, hi, generator=gen).float())
+            bn.bias.copy_(0.1 * torch.randn(n, generator=gen, dtype=torch.float64).float())
+
+    # 2) calibrate the running statistics on real photos: BN layers in training mode (cumulative averages,
+    #    momentum=None), everything else (dropout) in eval mode, so that each BN sees what it sees at inference.
+    model.eval()
     for bn in bns:
         bn.reset_running_stats()
         bn.momentum = None
-    model.vision_model.train()
+        bn.train()
     size = model.config.vision_config.image_size
     with torch.no_grad():
         model.vision_model(pixel_values=torch.from_numpy(calibration_images(size)))
     model.eval()
 
-    # 2) move every BN tensor and the temperature off its init value.
+    # 3) move the statistics a little off the calibrated values (still far from the init values 0 and 1), and keep
+    #    near-dead channels from getting huge gains: var >= 1e-2 caps the gain 1/sqrt(var + eps) at ~10.
     with torch.no_grad():
         for bn in bns:
             n = bn.num_features
             bn.momentum = config.get("batch_norm_momentum", 0.99)
-            bn.running_mean.add_(0.05 * torch.randn(n, generator=gen, dtype=torch.float64).float())
-            bn.running_var.mul_(torch.empty(n, dtype=torch.float64).uniform_(0.8, 1.25, generator=gen).float())
-            bn.weight.copy_(torch.empty(n, dtype=torch.float64).uniform_(0.6, 1.4, generator=gen).float())
-            bn.bias.copy_(0.1 * torch.randn(n, generator=gen, dtype=torch.float64).float())
+            std = bn.running_var.double().clamp_min(1e-2).sqrt()
+            bn.running_mean.add_((0.05 * std * torch.randn(n, generator=gen, dtype=torch.float64)).float())
+            bn.running_var.copy_((std ** 2 * torch.empty(n, dtype=torch.float64).uniform_(
+                0.8, 1.25, generator=gen)).float())
             bn.num_batches_tracked.fill_(12345)
         model.temperature.fill_(0.0432)
         # text LayerNorms too (init 1/0), so their affine terms are tested
