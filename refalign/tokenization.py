@@ -1,537 +1,811 @@
-"""BERT WordPiece tokenizer, as transformers' BertTokenizer runs it for align-base.
+"""BERT WordPiece tokenizer for ALIGN's text tower (kakaobrain/align-base: bert-base-uncased's vocab.txt).
 
-transformers 5 builds BertTokenizer on the Rust `tokenizers` library: special tokens are cut out of the raw text
-first, each remaining piece goes through BertNormalizer (drop control characters, whitespace -> " ", space out CJK
-ideographs, NFD + drop non-spacing marks, lowercase), BertPreTokenizer (split on spaces, isolate punctuation), then
-greedy longest-match-first WordPiece. The Rust crates carry their own Unicode tables (some from Unicode ~9, the
-lowercasing from Unicode 16), which differ from Python's `unicodedata`; the character classes below were measured
-from tokenizers 0.23.3 code point by code point, and tests/test_tokenizer.py re-checks every code point.
+Reproduces transformers' ``BertTokenizer`` (in transformers 5 the Rust-backed one built on HuggingFace
+``tokenizers``) as ``AlignProcessor`` uses it, without needing tokenizers or transformers at run time:
+
+1. Special tokens written in the text ([CLS], [SEP], [PAD], [MASK], [UNK]; matched case-sensitively on the raw text)
+   are cut out first and kept whole; the text between them is processed piece by piece.
+2. ``BertNormalizer``: clean_text drops NUL, U+FFFD and control / format / private-use characters and maps
+   whitespace to a space; CJK ideographs get a space on each side; with strip_accents (``None`` follows
+   do_lower_case) the text is NFD-decomposed and non-spacing marks are dropped; then it is lowercased (per
+   character, like Rust's ``char::to_lowercase``: no final-sigma rule).
+3. ``BertPreTokenizer``: split on whitespace, every punctuation character (ASCII punctuation plus Unicode P*)
+   becomes a word of its own.
+4. ``WordPiece``: greedy longest-match-first with ``##`` continuations; a word that cannot be covered, or that is
+   longer than 100 characters, becomes [UNK].
+
+The character classes are *not* Python's ``unicodedata`` ones: tokenizers uses Rust's tables and an old Unicode
+version for some of them (only the non-spacing marks, controls and punctuation known to Unicode ~9 count as such,
+unassigned code points are kept, case pairs up to Unicode 16 are lowercased). The tables below were read off
+tokenizers for every code point by tests/data/tokenizer/make_unicode_tables.py; the tests check every code point.
+
+Speed: ASCII text takes a short path (lowercase, one regular-expression pass to split); other text is normalized
+and spaced for the pre-tokenizer by a single ``str.translate`` through a per-character map filled on first sight,
+then split; words are mapped to ids through a bounded cache seeded with the vocabulary; with truncation only a
+prefix of a long text is normalized and only the words that can fit are looked up; batches are padded with
+vectorised NumPy into preallocated int64 arrays.
 """
 from __future__ import annotations
 
 import bisect
 import json
 import os
+import re
+import threading
 import unicodedata
 import warnings
+from itertools import chain
+from typing import Sequence
 
 import numpy as np
 import regex
 
-from .errors import ConfigError, RefalignError
+from .errors import CheckpointError, ConfigError, WeightsNotFoundError
 
-# ---- Unicode classes as the Rust side defines them (hex ranges, inclusive) ------------------------------------------
-# Removed by text cleaning (Cc/Cf/Co in the Rust tables, U+0000 and U+FFFD); \t \n \r are whitespace instead.
-_CONTROL = (
-    "0000-0008 000B-000C 000E-001F 007F-009F 00AD 0600-0605 061C 06DD 070F 180E 200B-200F 202A-202E 2060-2064 "
-    "2066-206F E000-F8FF FEFF FFF9-FFFB FFFD 110BD 1BCA0-1BCA3 1D173-1D17A E0001 E0020-E007F F0000-FFFFD "
-    "100000-10FFFD "
-)
-_NONSPACING = (
-    "0300-036F 0483-0487 0591-05BD 05BF 05C1-05C2 05C4-05C5 05C7 0610-061A 064B-065F 0670 06D6-06DC 06DF-06E4 "
-    "06E7-06E8 06EA-06ED 0711 0730-074A 07A6-07B0 07EB-07F3 0816-0819 081B-0823 0825-0827 0829-082D 0859-085B "
-    "08E3-0902 093A 093C 0941-0948 094D 0951-0957 0962-0963 0981 09BC 09C1-09C4 09CD 09E2-09E3 0A01-0A02 0A3C "
-    "0A41-0A42 0A47-0A48 0A4B-0A4D 0A51 0A70-0A71 0A75 0A81-0A82 0ABC 0AC1-0AC5 0AC7-0AC8 0ACD 0AE2-0AE3 0B01 0B3C "
-    "0B3F 0B41-0B44 0B4D 0B56 0B62-0B63 0B82 0BC0 0BCD 0C00 0C3E-0C40 0C46-0C48 0C4A-0C4D 0C55-0C56 0C62-0C63 0C81 "
-    "0CBC 0CBF 0CC6 0CCC-0CCD 0CE2-0CE3 0D01 0D41-0D44 0D4D 0D62-0D63 0DCA 0DD2-0DD4 0DD6 0E31 0E34-0E3A 0E47-0E4E "
-    "0EB1 0EB4-0EB9 0EBB-0EBC 0EC8-0ECD 0F18-0F19 0F35 0F37 0F39 0F71-0F7E 0F80-0F84 0F86-0F87 0F8D-0F97 0F99-0FBC "
-    "0FC6 102D-1030 1032-1037 1039-103A 103D-103E 1058-1059 105E-1060 1071-1074 1082 1085-1086 108D 109D 135D-135F "
-    "1712-1714 1732-1734 1752-1753 1772-1773 17B4-17B5 17B7-17BD 17C6 17C9-17D3 17DD 180B-180D 18A9 1920-1922 "
-    "1927-1928 1932 1939-193B 1A17-1A18 1A1B 1A56 1A58-1A5E 1A60 1A62 1A65-1A6C 1A73-1A7C 1A7F 1AB0-1ABD 1B00-1B03 "
-    "1B34 1B36-1B3A 1B3C 1B42 1B6B-1B73 1B80-1B81 1BA2-1BA5 1BA8-1BA9 1BAB-1BAD 1BE6 1BE8-1BE9 1BED 1BEF-1BF1 "
-    "1C2C-1C33 1C36-1C37 1CD0-1CD2 1CD4-1CE0 1CE2-1CE8 1CED 1CF4 1CF8-1CF9 1DC0-1DF5 1DFC-1DFF 20D0-20DC 20E1 "
-    "20E5-20F0 2CEF-2CF1 2D7F 2DE0-2DFF 302A-302D 3099-309A A66F A674-A67D A69E-A69F A6F0-A6F1 A802 A806 A80B "
-    "A825-A826 A8C4 A8E0-A8F1 A926-A92D A947-A951 A980-A982 A9B3 A9B6-A9B9 A9BC A9E5 AA29-AA2E AA31-AA32 AA35-AA36 "
-    "AA43 AA4C AA7C AAB0 AAB2-AAB4 AAB7-AAB8 AABE-AABF AAC1 AAEC-AAED AAF6 ABE5 ABE8 ABED FB1E FE00-FE0F FE20-FE2F "
-    "101FD 102E0 10376-1037A 10A01-10A03 10A05-10A06 10A0C-10A0F 10A38-10A3A 10A3F 10AE5-10AE6 11001 11038-11046 "
-    "1107F-11081 110B3-110B6 110B9-110BA 11100-11102 11127-1112B 1112D-11134 11173 11180-11181 111B6-111BE "
-    "111CA-111CC 1122F-11231 11234 11236-11237 112DF 112E3-112EA 11300-11301 1133C 11340 11366-1136C 11370-11374 "
-    "114B3-114B8 114BA 114BF-114C0 114C2-114C3 115B2-115B5 115BC-115BD 115BF-115C0 115DC-115DD 11633-1163A 1163D "
-    "1163F-11640 116AB 116AD 116B0-116B5 116B7 1171D-1171F 11722-11725 11727-1172B 16AF0-16AF4 16B30-16B36 "
-    "16F8F-16F92 1BC9D-1BC9E 1D167-1D169 1D17B-1D182 1D185-1D18B 1D1AA-1D1AD 1D242-1D244 1DA00-1DA36 1DA3B-1DA6C "
-    "1DA75 1DA84 1DA9B-1DA9F 1DAA1-1DAAF 1E8D0-1E8D6 E0100-E01EF "
-)
-_WHITESPACE = (
-    "0009-000A 000D 00A0 1680 2000-200A 2028-2029 202F 205F 3000 "
-)
-_PUNCTUATION = (
-    "0021-002F 003A-0040 005B-0060 007B-007E 00A1 00A7 00AB 00B6-00B7 00BB 00BF 037E 0387 055A-055F 0589-058A 05BE "
-    "05C0 05C3 05C6 05F3-05F4 0609-060A 060C-060D 061B 061E-061F 066A-066D 06D4 0700-070D 07F7-07F9 0830-083E 085E "
-    "0964-0965 0970 0AF0 0DF4 0E4F 0E5A-0E5B 0F04-0F12 0F14 0F3A-0F3D 0F85 0FD0-0FD4 0FD9-0FDA 104A-104F 10FB "
-    "1360-1368 1400 166D-166E 169B-169C 16EB-16ED 1735-1736 17D4-17D6 17D8-17DA 1800-180A 1944-1945 1A1E-1A1F "
-    "1AA0-1AA6 1AA8-1AAD 1B5A-1B60 1BFC-1BFF 1C3B-1C3F 1C7E-1C7F 1CC0-1CC7 1CD3 2010-2027 2030-2043 2045-2051 "
-    "2053-205E 207D-207E 208D-208E 2308-230B 2329-232A 2768-2775 27C5-27C6 27E6-27EF 2983-2998 29D8-29DB 29FC-29FD "
-    "2CF9-2CFC 2CFE-2CFF 2D70 2E00-2E2E 2E30-2E42 3001-3003 3008-3011 3014-301F 3030 303D 30A0 30FB A4FE-A4FF "
-    "A60D-A60F A673 A67E A6F2-A6F7 A874-A877 A8CE-A8CF A8F8-A8FA A8FC A92E-A92F A95F A9C1-A9CD A9DE-A9DF AA5C-AA5F "
-    "AADE-AADF AAF0-AAF1 ABEB FD3E-FD3F FE10-FE19 FE30-FE52 FE54-FE61 FE63 FE68 FE6A-FE6B FF01-FF03 FF05-FF0A "
-    "FF0C-FF0F FF1A-FF1B FF1F-FF20 FF3B-FF3D FF3F FF5B FF5D FF5F-FF65 10100-10102 1039F 103D0 1056F 10857 1091F "
-    "1093F 10A50-10A58 10A7F 10AF0-10AF6 10B39-10B3F 10B99-10B9C 11047-1104D 110BB-110BC 110BE-110C1 11140-11143 "
-    "11174-11175 111C5-111C9 111CD 111DB 111DD-111DF 11238-1123D 112A9 114C6 115C1-115D7 11641-11643 1173C-1173E "
-    "12470-12474 16A6E-16A6F 16AF5 16B37-16B3B 16B44 1BC9F 1DA87-1DA8B "
-)
-# Marks that the Rust CJK ranges include: note 2B920, not 2B820 as in the original Python BERT.
-_CJK = "3400-4DBF 4E00-9FFF F900-FAFF 20000-2A6DF 2A700-2B73F 2B740-2B81F 2B920-2CEAF 2F800-2FA1F"
-# Non-spacing marks with a non-zero combining class that survive accent stripping (the Rust tables are older than
-# these marks' Mn category). NFD puts such marks in canonical order, so text holding them takes the exact path.
-_RETAINED_NONSTARTERS = (
-    "08D4-08E1 1B44 1BAA 1BF2-1BF3 1DFB 302E-302F A953 A9C0 111C0 11235 1134D 11442 11446 116B6 11C3F 1D165-1D166 "
-    "1D16D-1D172 1E000-1E006 1E008-1E018 1E01B-1E021 1E023-1E024 1E026-1E02A 1E944-1E94A"
-)
-# Marks assigned after the Rust normalization tables: Python gives them a combining class, Rust treats them as starters.
-_LATE_MARKS = (
-    "07FD 0898-089F 08CA-08D3 09FE 0C3C 0D3B-0D3C 0EBA 1715 1ABF-1ACE 1DF6-1DFA A82C 10D24-10D27 10EAB-10EAC "
-    "10F46-10F50 10F82-10F85 11070 1133B 1145E 11839-1183A 1193D-1193E 11943 119E0 11A34 11A47 11A99 11D42 11D44-11D45 "
-    "11D97 16FF0-16FF1 1E130-1E136 1E2AE 1E2EC-1E2EF"
-)
-# Rust's NFD does not decompose this one (Python's does).
-_NO_DECOMPOSE = {0x11938}
-# Lowercase mappings Rust (Unicode 16) has and Python 3.11 (Unicode 14) lacks: (first, last, offset or target).
-_LOWER_EXTRA = [(0x1C89, 0x1C89, 1), (0xA7CB, 0xA7CB, "\u0264"), (0xA7CC, 0xA7CC, 1), (0xA7CE, 0xA7CE, 1),
-                (0xA7D2, 0xA7D2, 1), (0xA7D4, 0xA7D4, 1), (0xA7DA, 0xA7DA, 1), (0xA7DC, 0xA7DC, "\u019b"),
-                (0x10D50, 0x10D65, 0x20), (0x16EA0, 0x16EB8, 0x1B)]
+__all__ = ["BertTokenizer", "load_vocab", "ALIGN_BASE_TOKENIZER_CONFIG"]
 
-MAX_WORD_CHARS = 100  # longer words become [UNK] (tokenizers' max_input_chars_per_word)
-MAX_POSITIONS = 512  # BERT-base max_position_embeddings
+# ---- BEGIN GENERATED UNICODE TABLES (tests/data/tokenizer/make_unicode_tables.py) ----
+# tokenizers 0.23.3; unicodedata 14.0.0 (decompositions checked equal)
+# clean_text: removed (NUL, U+FFFD, control/format/private-use per tokenizers), mapped to ' '
+_T_CLEAN_REMOVE = (
+    "0-8 B-C E-1F 7F-9F AD 600-605 61C 6DD 70F 180E 200B-200F 202A-202E 2060-2064 2066-206F E000-F8FF FEFF "
+    "FFF9-FFFB FFFD 110BD 1BCA0-1BCA3 1D173-1D17A E0001 E0020-E007F F0000-FFFFD 100000-10FFFD "
+)
+_T_CLEAN_SPACE = (
+    "9-A D A0 1680 2000-200A 2028-2029 202F 205F 3000 "
+)
+# tokenize_chinese_chars: padded with spaces
+_T_CJK = (
+    "3400-4DBF 4E00-9FFF F900-FAFF 20000-2A6DF 2A700-2B81F 2B920-2CEAF 2F800-2FA1F "
+)
+# strip_accents: code points with a canonical decomposition; non-spacing marks removed after NFD
+_T_DECOMP = (
+    "C0-C5 C7-CF D1-D6 D9-DD E0-E5 E7-EF F1-F6 F9-FD FF-10F 112-125 128-130 134-137 139-13E 143-148 14C-151 "
+    "154-165 168-17E 1A0-1A1 1AF-1B0 1CD-1DC 1DE-1E3 1E6-1F0 1F4-1F5 1F8-21B 21E-21F 226-233 340-341 343-344 374 "
+    "37E 385-38A 38C 38E-390 3AA-3B0 3CA-3CE 3D3-3D4 400-401 403 407 40C-40E 419 439 450-451 453 457 45C-45E "
+    "476-477 4C1-4C2 4D0-4D3 4D6-4D7 4DA-4DF 4E2-4E7 4EA-4F5 4F8-4F9 622-626 6C0 6C2 6D3 929 931 934 958-95F "
+    "9CB-9CC 9DC-9DD 9DF A33 A36 A59-A5B A5E B48 B4B-B4C B5C-B5D B94 BCA-BCC C48 CC0 CC7-CC8 CCA-CCB D4A-D4C DDA "
+    "DDC-DDE F43 F4D F52 F57 F5C F69 F73 F75-F76 F78 F81 F93 F9D FA2 FA7 FAC FB9 1026 1B06 1B08 1B0A 1B0C 1B0E "
+    "1B12 1B3B 1B3D 1B40-1B41 1B43 1E00-1E99 1E9B 1EA0-1EF9 1F00-1F15 1F18-1F1D 1F20-1F45 1F48-1F4D 1F50-1F57 1F59 "
+    "1F5B 1F5D 1F5F-1F7D 1F80-1FB4 1FB6-1FBC 1FBE 1FC1-1FC4 1FC6-1FD3 1FD6-1FDB 1FDD-1FEF 1FF2-1FF4 1FF6-1FFD "
+    "2000-2001 2126 212A-212B 219A-219B 21AE 21CD-21CF 2204 2209 220C 2224 2226 2241 2244 2247 2249 2260 2262 "
+    "226D-2271 2274-2275 2278-2279 2280-2281 2284-2285 2288-2289 22AC-22AF 22E0-22E3 22EA-22ED 2329-232A 2ADC 304C "
+    "304E 3050 3052 3054 3056 3058 305A 305C 305E 3060 3062 3065 3067 3069 3070-3071 3073-3074 3076-3077 3079-307A "
+    "307C-307D 3094 309E 30AC 30AE 30B0 30B2 30B4 30B6 30B8 30BA 30BC 30BE 30C0 30C2 30C5 30C7 30C9 30D0-30D1 "
+    "30D3-30D4 30D6-30D7 30D9-30DA 30DC-30DD 30F4 30F7-30FA 30FE AC00-D7A3 F900-FA0D FA10 FA12 FA15-FA1E FA20 FA22 "
+    "FA25-FA26 FA2A-FA6D FA70-FAD9 FB1D FB1F FB2A-FB36 FB38-FB3C FB3E FB40-FB41 FB43-FB44 FB46-FB4E 1109A 1109C "
+    "110AB 1112E-1112F 1134B-1134C 114BB-114BC 114BE 115BA-115BB 1D15E-1D164 1D1BB-1D1C0 2F800-2FA1D "
+)
+_T_MN = (
+    "300-33F 342 345-36F 483-487 591-5BD 5BF 5C1-5C2 5C4-5C5 5C7 610-61A 64B-65F 670 6D6-6DC 6DF-6E4 6E7-6E8 "
+    "6EA-6ED 711 730-74A 7A6-7B0 7EB-7F3 816-819 81B-823 825-827 829-82D 859-85B 8E3-902 93A 93C 941-948 94D "
+    "951-957 962-963 981 9BC 9C1-9C4 9CD 9E2-9E3 A01-A02 A3C A41-A42 A47-A48 A4B-A4D A51 A70-A71 A75 A81-A82 ABC "
+    "AC1-AC5 AC7-AC8 ACD AE2-AE3 B01 B3C B3F B41-B44 B4D B56 B62-B63 B82 BC0 BCD C00 C3E-C40 C46-C47 C4A-C4D "
+    "C55-C56 C62-C63 C81 CBC CBF CC6 CCC-CCD CE2-CE3 D01 D41-D44 D4D D62-D63 DCA DD2-DD4 DD6 E31 E34-E3A E47-E4E "
+    "EB1 EB4-EB9 EBB-EBC EC8-ECD F18-F19 F35 F37 F39 F71-F72 F74 F77 F79-F7E F80 F82-F84 F86-F87 F8D-F92 F94-F97 "
+    "F99-F9C F9E-FA1 FA3-FA6 FA8-FAB FAD-FB8 FBA-FBC FC6 102D-1030 1032-1037 1039-103A 103D-103E 1058-1059 "
+    "105E-1060 1071-1074 1082 1085-1086 108D 109D 135D-135F 1712-1714 1732-1734 1752-1753 1772-1773 17B4-17B5 "
+    "17B7-17BD 17C6 17C9-17D3 17DD 180B-180D 18A9 1920-1922 1927-1928 1932 1939-193B 1A17-1A18 1A1B 1A56 1A58-1A5E "
+    "1A60 1A62 1A65-1A6C 1A73-1A7C 1A7F 1AB0-1ABD 1B00-1B03 1B34 1B36-1B3A 1B3C 1B42 1B6B-1B73 1B80-1B81 1BA2-1BA5 "
+    "1BA8-1BA9 1BAB-1BAD 1BE6 1BE8-1BE9 1BED 1BEF-1BF1 1C2C-1C33 1C36-1C37 1CD0-1CD2 1CD4-1CE0 1CE2-1CE8 1CED 1CF4 "
+    "1CF8-1CF9 1DC0-1DF5 1DFC-1DFF 20D0-20DC 20E1 20E5-20F0 2CEF-2CF1 2D7F 2DE0-2DFF 302A-302D 3099-309A A66F "
+    "A674-A67D A69E-A69F A6F0-A6F1 A802 A806 A80B A825-A826 A8C4 A8E0-A8F1 A926-A92D A947-A951 A980-A982 A9B3 "
+    "A9B6-A9B9 A9BC A9E5 AA29-AA2E AA31-AA32 AA35-AA36 AA43 AA4C AA7C AAB0 AAB2-AAB4 AAB7-AAB8 AABE-AABF AAC1 "
+    "AAEC-AAED AAF6 ABE5 ABE8 ABED FB1E FE00-FE0F FE20-FE2F 101FD 102E0 10376-1037A 10A01-10A03 10A05-10A06 "
+    "10A0C-10A0F 10A38-10A3A 10A3F 10AE5-10AE6 11001 11038-11046 1107F-11081 110B3-110B6 110B9-110BA 11100-11102 "
+    "11127-1112B 1112D 11130-11134 11173 11180-11181 111B6-111BE 111CA-111CC 1122F-11231 11234 11236-11237 112DF "
+    "112E3-112EA 11300-11301 1133C 11340 11366-1136C 11370-11374 114B3-114B8 114BA 114BF-114C0 114C2-114C3 "
+    "115B2-115B5 115BC-115BD 115BF-115C0 115DC-115DD 11633-1163A 1163D 1163F-11640 116AB 116AD 116B0-116B5 116B7 "
+    "1171D-1171F 11722-11725 11727-1172B 16AF0-16AF4 16B30-16B36 16F8F-16F92 1BC9D-1BC9E 1D167-1D169 1D17B-1D182 "
+    "1D185-1D18B 1D1AA-1D1AD 1D242-1D244 1DA00-1DA36 1DA3B-1DA6C 1DA75 1DA84 1DA9B-1DA9F 1DAA1-1DAAF 1E8D0-1E8D6 "
+    "E0100-E01EF "
+)
+# canonical combining classes the Rust NFD knows (values from unicodedata, checked equal)
+_T_CCC_KNOWN = (
+    "300-33F 342 345-34E 350-36F 483-487 591-5BD 5BF 5C1-5C2 5C4-5C5 5C7 610-61A 64B-65F 670 6D6-6DC 6DF-6E4 "
+    "6E7-6E8 6EA-6ED 711 730-74A 7EB-7F3 816-819 81B-823 825-827 829-82D 859-85B 8D4-8E1 8E3-8FF 93C 94D 951-954 "
+    "9BC 9CD A3C A4D ABC ACD B3C B4D BCD C4D C55-C56 CBC CCD D4D DCA E38-E3A E48-E4B EB8-EB9 EC8-ECB F18-F19 F35 "
+    "F37 F39 F71-F72 F74 F7A-F7D F80 F82-F84 F86-F87 FC6 1037 1039-103A 108D 135D-135F 1714 1734 17D2 17DD 18A9 "
+    "1939-193B 1A17-1A18 1A60 1A75-1A7C 1A7F 1AB0-1ABD 1B34 1B44 1B6B-1B73 1BAA-1BAB 1BE6 1BF2-1BF3 1C37 1CD0-1CD2 "
+    "1CD4-1CE0 1CE2-1CE8 1CED 1CF4 1CF8-1CF9 1DC0-1DF5 1DFB-1DFF 20D0-20DC 20E1 20E5-20F0 2CEF-2CF1 2D7F 2DE0-2DFF "
+    "302A-302F 3099-309A A66F A674-A67D A69E-A69F A6F0-A6F1 A806 A8C4 A8E0-A8F1 A92B-A92D A953 A9B3 A9C0 AAB0 "
+    "AAB2-AAB4 AAB7-AAB8 AABE-AABF AAC1 AAF6 ABED FB1E FE20-FE2F 101FD 102E0 10376-1037A 10A0D 10A0F 10A38-10A3A "
+    "10A3F 10AE5-10AE6 11046 1107F 110B9-110BA 11100-11102 11133-11134 11173 111C0 111CA 11235-11236 112E9-112EA "
+    "1133C 1134D 11366-1136C 11370-11374 11442 11446 114C2-114C3 115BF-115C0 1163F 116B6-116B7 1172B 11C3F "
+    "16AF0-16AF4 16B30-16B36 1BC9E 1D165-1D169 1D16D-1D172 1D17B-1D182 1D185-1D18B 1D1AA-1D1AD 1D242-1D244 "
+    "1E000-1E006 1E008-1E018 1E01B-1E021 1E023-1E024 1E026-1E02A 1E8D0-1E8D6 1E944-1E94A "
+)
+# lowercase (Rust char::to_lowercase, no final-sigma rule): 'start-end/step:delta' runs
+_T_LOWER = (
+    "41-5A/1:+32 C0-D6/1:+32 D8-DE/1:+32 100-12E/2:+1 132-136/2:+1 139-147/2:+1 14A-176/2:+1 178:-121 179-17D/2:+1 "
+    "181:+210 182-184/2:+1 186:+206 187:+1 189-18A/1:+205 18B:+1 18E:+79 18F:+202 190:+203 191:+1 193:+205 "
+    "194:+207 196:+211 197:+209 198:+1 19C:+211 19D:+213 19F:+214 1A0-1A4/2:+1 1A6:+218 1A7:+1 1A9:+218 1AC:+1 "
+    "1AE:+218 1AF:+1 1B1-1B2/1:+217 1B3-1B5/2:+1 1B7:+219 1B8:+1 1BC:+1 1C4:+2 1C5:+1 1C7:+2 1C8:+1 1CA:+2 "
+    "1CB-1DB/2:+1 1DE-1EE/2:+1 1F1:+2 1F2-1F4/2:+1 1F6:-97 1F7:-56 1F8-21E/2:+1 220:-130 222-232/2:+1 23A:+10795 "
+    "23B:+1 23D:-163 23E:+10792 241:+1 243:-195 244:+69 245:+71 246-24E/2:+1 370-372/2:+1 376:+1 37F:+116 386:+38 "
+    "388-38A/1:+37 38C:+64 38E-38F/1:+63 391-3A1/1:+32 3A3-3AB/1:+32 3CF:+8 3D8-3EE/2:+1 3F4:-60 3F7:+1 3F9:-7 "
+    "3FA:+1 3FD-3FF/1:-130 400-40F/1:+80 410-42F/1:+32 460-480/2:+1 48A-4BE/2:+1 4C0:+15 4C1-4CD/2:+1 4D0-52E/2:+1 "
+    "531-556/1:+48 10A0-10C5/1:+7264 10C7:+7264 10CD:+7264 13A0-13EF/1:+38864 13F0-13F5/1:+8 1C89:+1 "
+    "1C90-1CBA/1:-3008 1CBD-1CBF/1:-3008 1E00-1E94/2:+1 1E9E:-7615 1EA0-1EFE/2:+1 1F08-1F0F/1:-8 1F18-1F1D/1:-8 "
+    "1F28-1F2F/1:-8 1F38-1F3F/1:-8 1F48-1F4D/1:-8 1F59-1F5F/2:-8 1F68-1F6F/1:-8 1F88-1F8F/1:-8 1F98-1F9F/1:-8 "
+    "1FA8-1FAF/1:-8 1FB8-1FB9/1:-8 1FBA-1FBB/1:-74 1FBC:-9 1FC8-1FCB/1:-86 1FCC:-9 1FD8-1FD9/1:-8 1FDA-1FDB/1:-100 "
+    "1FE8-1FE9/1:-8 1FEA-1FEB/1:-112 1FEC:-7 1FF8-1FF9/1:-128 1FFA-1FFB/1:-126 1FFC:-9 2126:-7517 212A:-8383 "
+    "212B:-8262 2132:+28 2160-216F/1:+16 2183:+1 24B6-24CF/1:+26 2C00-2C2F/1:+48 2C60:+1 2C62:-10743 2C63:-3814 "
+    "2C64:-10727 2C67-2C6B/2:+1 2C6D:-10780 2C6E:-10749 2C6F:-10783 2C70:-10782 2C72:+1 2C75:+1 2C7E-2C7F/1:-10815 "
+    "2C80-2CE2/2:+1 2CEB-2CED/2:+1 2CF2:+1 A640-A66C/2:+1 A680-A69A/2:+1 A722-A72E/2:+1 A732-A76E/2:+1 "
+    "A779-A77B/2:+1 A77D:-35332 A77E-A786/2:+1 A78B:+1 A78D:-42280 A790-A792/2:+1 A796-A7A8/2:+1 A7AA:-42308 "
+    "A7AB:-42319 A7AC:-42315 A7AD:-42305 A7AE:-42308 A7B0:-42258 A7B1:-42282 A7B2:-42261 A7B3:+928 A7B4-A7C2/2:+1 "
+    "A7C4:-48 A7C5:-42307 A7C6:-35384 A7C7-A7C9/2:+1 A7CB:-42343 A7CC-A7DA/2:+1 A7DC:-42561 A7F5:+1 "
+    "FF21-FF3A/1:+32 10400-10427/1:+40 104B0-104D3/1:+40 10570-1057A/1:+39 1057C-1058A/1:+39 1058C-10592/1:+39 "
+    "10594-10595/1:+39 10C80-10CB2/1:+64 10D50-10D65/1:+32 118A0-118BF/1:+32 16E40-16E5F/1:+32 16EA0-16EB8/1:+27 "
+    "1E900-1E921/1:+34 "
+)
+_T_LOWER_MULTI = {0x130: 'i̇'}
+# BertPreTokenizer: punctuation (isolated) and whitespace (split) after normalization
+_T_PUNCT = (
+    "21-2F 3A-40 5B-60 7B-7E A1 A7 AB B6-B7 BB BF 37E 387 55A-55F 589-58A 5BE 5C0 5C3 5C6 5F3-5F4 609-60A 60C-60D "
+    "61B 61E-61F 66A-66D 6D4 700-70D 7F7-7F9 830-83E 85E 964-965 970 AF0 DF4 E4F E5A-E5B F04-F12 F14 F3A-F3D F85 "
+    "FD0-FD4 FD9-FDA 104A-104F 10FB 1360-1368 1400 166D-166E 169B-169C 16EB-16ED 1735-1736 17D4-17D6 17D8-17DA "
+    "1800-180A 1944-1945 1A1E-1A1F 1AA0-1AA6 1AA8-1AAD 1B5A-1B60 1BFC-1BFF 1C3B-1C3F 1C7E-1C7F 1CC0-1CC7 1CD3 "
+    "2010-2027 2030-2043 2045-2051 2053-205E 207D-207E 208D-208E 2308-230B 2329-232A 2768-2775 27C5-27C6 27E6-27EF "
+    "2983-2998 29D8-29DB 29FC-29FD 2CF9-2CFC 2CFE-2CFF 2D70 2E00-2E2E 2E30-2E42 3001-3003 3008-3011 3014-301F 3030 "
+    "303D 30A0 30FB A4FE-A4FF A60D-A60F A673 A67E A6F2-A6F7 A874-A877 A8CE-A8CF A8F8-A8FA A8FC A92E-A92F A95F "
+    "A9C1-A9CD A9DE-A9DF AA5C-AA5F AADE-AADF AAF0-AAF1 ABEB FD3E-FD3F FE10-FE19 FE30-FE52 FE54-FE61 FE63 FE68 "
+    "FE6A-FE6B FF01-FF03 FF05-FF0A FF0C-FF0F FF1A-FF1B FF1F-FF20 FF3B-FF3D FF3F FF5B FF5D FF5F-FF65 10100-10102 "
+    "1039F 103D0 1056F 10857 1091F 1093F 10A50-10A58 10A7F 10AF0-10AF6 10B39-10B3F 10B99-10B9C 11047-1104D "
+    "110BB-110BC 110BE-110C1 11140-11143 11174-11175 111C5-111C9 111CD 111DB 111DD-111DF 11238-1123D 112A9 114C6 "
+    "115C1-115D7 11641-11643 1173C-1173E 12470-12474 16A6E-16A6F 16AF5 16B37-16B3B 16B44 1BC9F 1DA87-1DA8B "
+)
+_T_PRE_WS = (
+    "9-D 20 85 A0 1680 2000-200A 2028-2029 202F 205F 3000 "
+)
+# ---- END GENERATED UNICODE TABLES ----
+
+# align-base's tokenizer_config.json (used when a directory has none)
+ALIGN_BASE_TOKENIZER_CONFIG = {
+    "do_lower_case": True,
+    "strip_accents": None,
+    "tokenize_chinese_chars": True,
+    "model_max_length": 64,
+    "unk_token": "[UNK]",
+    "sep_token": "[SEP]",
+    "pad_token": "[PAD]",
+    "cls_token": "[CLS]",
+    "mask_token": "[MASK]",
+}
+
+MAX_INPUT_CHARS_PER_WORD = 100
+WORD_CACHE_SIZE = 1 << 18  # words outside the vocabulary remembered before the cache starts over
+
+# ASCII: controls removed by clean_text (\t \n \r are whitespace), whitespace and punctuation of the pre-tokenizer
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+").sub
+_ASCII_PUNCT = r"!-/:-@\[-`{-~"
+_ASCII_WORDS = re.compile(rf"[^\t-\r {_ASCII_PUNCT}]+|[{_ASCII_PUNCT}]").findall
+
+# the WordPiece decoder's per-token cleanup (Rust, always on) and transformers' clean_up_tokenization (optional)
+_CLEANUP_DECODER = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
+                    (" 'm", "'m"), (" do not", " don't"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
+_CLEANUP_SPACES = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
+                   (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
 
 
-def _parse_ranges(spec: str) -> list[tuple[int, int]]:
+def _cleanup(text: str, pairs) -> str:
+    for a, b in pairs:
+        if a in text:
+            text = text.replace(a, b)
+    return text
+
+
+# ------------------------------------------------------------------------------------------------ Unicode tables
+def _ranges(spec: str) -> list[tuple[int, int]]:
     out = []
-    for part in spec.split():
-        first, _, last = part.partition("-")
-        out.append((int(first, 16), int(last or first, 16)))
+    for item in spec.split():
+        a, _, b = item.partition("-")
+        out.append((int(a, 16), int(b or a, 16)))
     return out
 
 
+def _lower_table() -> dict[int, str]:
+    table = {}
+    for item in _T_LOWER.split():
+        span, _, delta = item.partition(":")
+        first, _, rest = span.partition("-")
+        if rest:
+            last, _, step = rest.partition("/")
+            cps = range(int(first, 16), int(last, 16) + 1, int(step))
+        else:
+            cps = (int(first, 16),)
+        for c in cps:
+            table[c] = chr(c + int(delta))
+    table.update(_T_LOWER_MULTI)
+    return table
+
+
 class _RangeSet:
-    """Membership test for sorted, disjoint code point ranges."""
+    """Membership in a set of code point ranges (binary search)."""
 
-    def __init__(self, spec: str):
-        ranges = _parse_ranges(spec)
-        self.starts = [a for a, _ in ranges]
-        self.ends = [b for _, b in ranges]
+    def __init__(self, *specs: str):
+        rs = sorted(r for spec in specs for r in _ranges(spec))
+        self.starts = [a for a, _ in rs]
+        self.ends = [b for _, b in rs]
 
-    def __contains__(self, cp: int) -> bool:
-        i = bisect.bisect_right(self.starts, cp) - 1
-        return i >= 0 and cp <= self.ends[i]
-
-    def regex_class(self) -> str:
-        return "".join(f"\\U{a:08x}" if a == b else f"\\U{a:08x}-\\U{b:08x}" for a, b in zip(self.starts, self.ends))
+    def __contains__(self, c: int) -> bool:
+        i = bisect.bisect_right(self.starts, c) - 1
+        return i >= 0 and c <= self.ends[i]
 
 
-CONTROL = _RangeSet(_CONTROL)
-NONSPACING = _RangeSet(_NONSPACING)
-WHITESPACE = _RangeSet(_WHITESPACE)
-PUNCTUATION = _RangeSet(_PUNCTUATION)
-CJK = _RangeSet(_CJK)
-RETAINED_NONSTARTERS = _RangeSet(_RETAINED_NONSTARTERS)
-LATE_MARKS = _RangeSet(_LATE_MARKS)
+class _CharMap(dict):
+    """code point -> its normalized, pre-tokenizer-spaced text, for ``str.translate``; filled on first sight."""
+
+    __slots__ = ("compute",)
+
+    def __missing__(self, c: int):
+        return self.compute(c)
 
 
-def _lower_char(ch: str) -> str:
-    """Rust's char::to_lowercase (per character: no final-sigma rule, unlike str.lower on a word)."""
-    cp = ord(ch)
-    for first, last, how in _LOWER_EXTRA:
-        if first <= cp <= last:
-            return how if isinstance(how, str) else chr(cp + how)
-    return ch.lower()
-
-
-def _decompose(ch: str) -> str:
-    return ch if ord(ch) in _NO_DECOMPOSE else unicodedata.normalize("NFD", ch)
-
-
-def _combining_class(ch: str) -> int:
-    return 0 if ord(ch) in LATE_MARKS else unicodedata.combining(ch)
+_CHARMAP_LIMIT = 1 << 17  # distinct characters remembered per configuration before starting over
 
 
 class _Normalizer:
-    """BertNormalizer(clean_text=True, handle_chinese_chars, strip_accents, lowercase) of the Rust tokenizers."""
+    """BertNormalizer followed by BertPreTokenizer, for one configuration (built once, shared by tokenizers).
 
-    def __init__(self, lowercase: bool, strip_accents: bool, chinese_chars: bool):
-        self.lowercase, self.strip_accents, self.chinese_chars = lowercase, strip_accents, chinese_chars
-        # str.translate table for ASCII: drop control characters, \t \n \r -> " ".
-        self.ascii_table = {c: None for c in range(128) if c in CONTROL}
-        self.ascii_table.update({c: " " for c in range(128) if c in WHITESPACE})
-        # Lazily filled per-character results for everything else (see _Lazy).
-        self.table = _Lazy(self.char_result)
-        self.nonstarter_re = regex.compile(f"[{RETAINED_NONSTARTERS.regex_class()}]")
+    Every step but NFD's reordering of combining marks works character by character, so a piece of text is
+    normalized by one ``str.translate`` through a lazily filled map whose value for a character is what the
+    normalizer makes of it (None when dropped), with spaces around punctuation and CJK ideographs; ``split()``
+    then gives the pre-tokenizer's words (after clean_text the only whitespace left is " ").
 
-    def char_result(self, cp: int) -> str:
-        """What the normalizer makes of one character on its own."""
-        if 0xD800 <= cp <= 0xDFFF:
-            raise ValueError(f"text contains a lone surrogate U+{cp:04X}, which is not valid Unicode text")
-        if cp in CONTROL:
-            return ""
-        if cp in WHITESPACE:
+    Reordering changes the result only when two combining marks that survive the accent stripping (their class
+    known to the Rust NFD) meet. Such characters ("triggers", or characters decomposing to them) are never
+    stored in the map, so each occurrence is counted; a text with two of them is normalized step by step
+    instead (``normalize_exact``).
+    """
+
+    _instances: dict = {}
+
+    @classmethod
+    def get(cls, chinese: bool, strip: bool, lower: bool) -> "_Normalizer":
+        key = (chinese, strip, lower)
+        if key not in cls._instances:
+            cls._instances[key] = cls(*key)
+        return cls._instances[key]
+
+    def __init__(self, chinese: bool, strip: bool, lower: bool):
+        self.chinese, self.strip, self.lower = chinese, strip, lower
+        self.removed = _RangeSet(_T_CLEAN_REMOVE, _T_MN) if strip else _RangeSet(_T_CLEAN_REMOVE)
+        self.clean_removed = _RangeSet(_T_CLEAN_REMOVE)
+        self.space = _RangeSet(_T_CLEAN_SPACE)
+        self.cjk = _RangeSet(_T_CJK)
+        self.punct = _RangeSet(_T_PUNCT)
+        self.mn = _RangeSet(_T_MN)
+        self.decomp = _RangeSet(_T_DECOMP)
+        self.ccc_known = _RangeSet(_T_CCC_KNOWN)
+        self.lower_table = _lower_table()
+        self.map = _CharMap()
+        self.map.compute = self._compute
+        self.punct_map = _CharMap()  # pre-tokenizer spacing alone, for normalize_exact's output
+        self.punct_map.compute = self._compute_punct
+        self.trigger = self._triggers() if strip else frozenset()
+        self._local = threading.local()
+
+    def _triggers(self) -> frozenset:
+        survivors = {c for a, b in _ranges(_T_CCC_KNOWN) for c in range(a, b + 1)
+                     if c not in self.mn and c not in self.clean_removed}
+        trigger = set(survivors)
+        for a, b in _ranges(_T_DECOMP):
+            for c in range(a, b + 1):
+                if any(ord(x) in survivors for x in unicodedata.normalize("NFD", chr(c))):
+                    trigger.add(c)
+        return frozenset(trigger)
+
+    def _chars(self, c: int) -> str | None:
+        """What BertNormalizer makes of the single character c (None: dropped)."""
+        if c in self.removed:
+            return None
+        if c in self.space:
             return " "
-        ch = chr(cp)
-        if self.strip_accents:
-            ch = "".join(c for c in _decompose(ch) if ord(c) not in NONSPACING)
-        if self.lowercase:
-            ch = "".join(_lower_char(c) for c in ch)
-        if self.chinese_chars and cp in CJK:
-            ch = f" {ch} "
-        return ch
+        x = chr(c)
+        if self.strip and c in self.decomp:
+            x = "".join(y for y in unicodedata.normalize("NFD", x) if ord(y) not in self.mn)
+        if self.lower:
+            x = "".join(self.lower_table.get(ord(y), y) for y in x)
+        if self.chinese and c in self.cjk:
+            x = f" {x} "
+        return x
 
-    def __call__(self, text: str) -> str:
-        if text.isascii():
-            text = text.translate(self.ascii_table)
-            return text.lower() if self.lowercase else text
-        out = text.translate(self.table)
-        # Per-character results concatenate to the right answer unless NFD has to reorder combining marks.
-        if self.strip_accents and self.nonstarter_re.search(out):
-            out = self.exact(text)
-        return out
+    def _compute(self, c: int):
+        x = self._chars(c)
+        if x is not None and not (self.chinese and c in self.cjk):
+            x = "".join(f" {y} " if ord(y) in self.punct else y for y in x)
+        if c in self.trigger:
+            self._local.triggers = getattr(self._local, "triggers", 0) + 1
+            return x
+        if len(self.map) > _CHARMAP_LIMIT:
+            self.map.clear()
+        self.map[c] = x
+        return x
 
-    def exact(self, text: str) -> str:
-        """The normalizer step by step on the whole string (slow; only for text with retained combining marks)."""
-        chars = []
-        for ch in text:
-            cp = ord(ch)
-            if cp in CONTROL:
-                continue
-            if cp in WHITESPACE:
-                chars.append(" ")
-            elif self.chinese_chars and cp in CJK:
-                chars += [" ", ch, " "]
-            else:
-                chars.append(ch)
-        # NFD: decompose each character, then stable-sort every run of non-starters by combining class.
-        decomposed = [c for ch in chars for c in _decompose(ch)]
-        out, run = [], []
-        for c in decomposed:
-            if _combining_class(c):
-                run.append(c)
-                continue
-            out += sorted(run, key=_combining_class)
-            run = []
-            out.append(c)
-        out += sorted(run, key=_combining_class)
-        out = [c for c in out if ord(c) not in NONSPACING]
-        if self.lowercase:
-            out = [_lower_char(c) for c in out]
-        return "".join(out)
+    def _compute_punct(self, c: int):
+        x = f" {chr(c)} " if c in self.punct else chr(c)
+        if len(self.punct_map) > _CHARMAP_LIMIT:
+            self.punct_map.clear()
+        self.punct_map[c] = x
+        return x
+
+    def split(self, s: str) -> list[str]:
+        """Normalize and pre-tokenize: the words of s."""
+        if self.trigger:
+            local = self._local
+            local.triggers = 0
+            out = s.translate(self.map)
+            if local.triggers > 1:
+                out = self.normalize_exact(s).translate(self.punct_map)
+            return out.split()
+        return s.translate(self.map).split()
+
+    def normalize(self, s: str) -> str:
+        """BertNormalizer alone (no pre-tokenizer spacing): for tests and inspection."""
+        if sum(ord(ch) in self.trigger for ch in s) > 1:
+            return self.normalize_exact(s)
+        return "".join(x for x in map(self._chars, map(ord, s)) if x is not None)
+
+    def normalize_exact(self, s: str) -> str:
+        """BertNormalizer step by step as tokenizers runs it, canonical reordering included."""
+        s = "".join(" " if ord(ch) in self.space else ch for ch in s if ord(ch) not in self.clean_removed)
+        if self.chinese:
+            s = "".join(f" {ch} " if ord(ch) in self.cjk else ch for ch in s)
+        if self.strip:
+            chars: list[str] = []
+            for ch in s:
+                if ord(ch) in self.decomp:
+                    chars.extend(unicodedata.normalize("NFD", ch))
+                else:
+                    chars.append(ch)
+            ccc = [unicodedata.combining(ch) if ord(ch) in self.ccc_known else 0 for ch in chars]
+            out, i, n = [], 0, len(chars)
+            while i < n:
+                if ccc[i] == 0:
+                    out.append(chars[i])
+                    i += 1
+                    continue
+                j = i
+                while j < n and ccc[j]:
+                    j += 1
+                out.extend(chars[k] for k in sorted(range(i, j), key=ccc.__getitem__))  # sorted() is stable
+                i = j
+            s = "".join(ch for ch in out if ord(ch) not in self.mn)
+        if self.lower:
+            s = s.translate(self.lower_table)
+        return s
 
 
-class _Lazy(dict):
-    """A str.translate table that computes each character's entry on first use."""
-
-    def __init__(self, fill):
-        super().__init__()
-        self.fill = fill
-
-    def __missing__(self, cp: int) -> str:
-        value = self[cp] = self.fill(cp)
-        return value
-
-
+# ------------------------------------------------------------------------------------------------ files
 def load_vocab(vocab_file: str) -> dict[str, int]:
-    """vocab.txt: one token per line, id = line number (a repeated token keeps its last line, as in transformers)."""
+    """vocab.txt -> {token: id}, read like transformers' load_vocab (one token a line; a later duplicate wins)."""
     try:
-        with open(vocab_file, encoding="utf-8") as f:
-            lines = f.read().split("\n")
+        with open(vocab_file, "r", encoding="utf-8") as f:
+            tokens = f.readlines()
+    except FileNotFoundError:
+        raise WeightsNotFoundError(f"vocabulary file {vocab_file!r} does not exist") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise RefalignError(f"cannot read the vocabulary file {vocab_file}: {e}") from e
-    if lines and lines[-1] == "":
-        lines.pop()  # the final newline does not start another token
-    if not lines:
-        raise RefalignError(f"the vocabulary file {vocab_file} is empty")
-    return {token: i for i, token in enumerate(lines)}
+        raise CheckpointError(f"cannot read vocabulary file {vocab_file!r}: {e}") from e
+    vocab: dict[str, int] = {}
+    for index, token in enumerate(tokens):
+        vocab[token.rstrip("\n")] = index
+    if not vocab:
+        raise CheckpointError(f"vocabulary file {vocab_file!r} is empty")
+    return vocab
 
 
 def _read_tokenizer_config(directory: str) -> dict:
+    cfg = dict(ALIGN_BASE_TOKENIZER_CONFIG)
     path = os.path.join(directory, "tokenizer_config.json")
     if not os.path.exists(path):
-        return {}
+        return cfg
     try:
         with open(path, encoding="utf-8") as f:
-            cfg = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            data = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
         raise ConfigError(f"cannot read {path}: {e}") from e
-    if not isinstance(cfg, dict):
-        raise ConfigError(f"{path} does not hold a JSON object")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a JSON object, got {type(data).__name__}")
+    for key in ("do_lower_case", "tokenize_chinese_chars", "clean_up_tokenization_spaces"):
+        if data.get(key) is not None:
+            if not isinstance(data[key], bool):
+                raise ConfigError(f"{path}: {key} must be true or false, got {data[key]!r}")
+            cfg[key] = data[key]
+    if data.get("strip_accents") is not None:
+        if not isinstance(data["strip_accents"], bool):
+            raise ConfigError(f"{path}: strip_accents must be true, false or null, got {data['strip_accents']!r}")
+        cfg["strip_accents"] = data["strip_accents"]
+    if data.get("model_max_length") is not None:
+        m = data["model_max_length"]
+        if isinstance(m, bool) or not isinstance(m, (int, float)) or not m >= 0:
+            raise ConfigError(f"{path}: model_max_length must be a non-negative number, got {m!r}")
+        cfg["model_max_length"] = int(min(m, 1 << 62))  # transformers writes 1e30 for "no limit"
+    for key in ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token"):
+        value = data.get(key)
+        if value is None:
+            continue
+        if isinstance(value, dict):  # a serialised AddedToken
+            value = value.get("content")
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{path}: {key} must be a non-empty string, got {data[key]!r}")
+        cfg[key] = value
     return cfg
 
 
+# ------------------------------------------------------------------------------------------------ the tokenizer
 class BertTokenizer:
-    """BERT uncased WordPiece tokenizer; ids, masks and decoding match transformers' BertTokenizer."""
+    """transformers' BertTokenizer (Rust-backed, v5) for ALIGN; see the module docstring for the pipeline.
 
-    _CACHE_SIZE = 200_000  # words kept in the word -> ids cache (cleared when full)
+    ``tokenizer(texts)`` returns int64 arrays ``input_ids``, ``token_type_ids`` and ``attention_mask`` of shape
+    (B, L) with AlignProcessor's defaults (pad to 64, no truncation).
+    """
 
     def __init__(self, vocab_file, do_lower_case=True, strip_accents=None, tokenize_chinese_chars=True,
                  model_max_length=64, unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]",
-                 cls_token="[CLS]", mask_token="[MASK]", clean_up_tokenization_spaces=False):
-        self.vocab_file = str(vocab_file)
+                 cls_token="[CLS]", mask_token="[MASK]", *, clean_up_tokenization_spaces=False,
+                 max_positions=512):
+        self.vocab_file = os.fspath(vocab_file)
         self.vocab = load_vocab(self.vocab_file)
-        self.ids_to_tokens = {i: t for t, i in self.vocab.items()}
         self.do_lower_case = bool(do_lower_case)
         self.strip_accents = strip_accents
         self.tokenize_chinese_chars = bool(tokenize_chinese_chars)
-        self.model_max_length = int(model_max_length)
+        self.model_max_length = _check_int(model_max_length, "model_max_length", 0)
+        self.max_positions = _check_int(max_positions, "max_positions", 2)
         self.clean_up_tokenization_spaces = bool(clean_up_tokenization_spaces)
         self.unk_token, self.sep_token, self.pad_token = unk_token, sep_token, pad_token
         self.cls_token, self.mask_token = cls_token, mask_token
-        self.special_tokens = [unk_token, sep_token, pad_token, cls_token, mask_token]
-        for name, token in zip(["unk", "sep", "pad", "cls", "mask"], self.special_tokens):
-            if not isinstance(token, str) or token not in self.vocab:
-                raise ConfigError(f"{name}_token {token!r} is not in the vocabulary {self.vocab_file}")
-        self.special_ids = {self.vocab[t] for t in self.special_tokens}
-        # strip_accents None follows do_lower_case (original BERT behaviour).
+
         strip = self.do_lower_case if strip_accents is None else bool(strip_accents)
-        self._normalize = _Normalizer(self.do_lower_case, strip, self.tokenize_chinese_chars)
-        # Special tokens are matched in the raw text, longest first, case-sensitive (added tokens with normalized=False).
-        alternatives = "|".join(regex.escape(t) for t in sorted(set(self.special_tokens), key=len, reverse=True))
-        self._special_re = regex.compile(f"({alternatives})")
-        # After normalization the only whitespace left is " ": a word is a punctuation character or a run of others.
-        punct = PUNCTUATION.regex_class()
-        self._split_words = regex.compile(f"[{punct}]|[^ {punct}]+").findall
-        self._cache: dict[str, list[int]] = {}
-        self._longest_token = max(len(t) for t in self.vocab)
+        self._norm = _Normalizer.get(self.tokenize_chinese_chars, strip, self.do_lower_case)
+
+        self._ids_to_tokens: list[str | None] = [None] * (max(self.vocab.values()) + 1)
+        for tok, i in self.vocab.items():
+            self._ids_to_tokens[i] = tok
+        # special tokens keep their vocabulary id; one missing from vocab.txt is appended (as transformers does)
+        self.special_tokens: dict[str, int] = {}
+        for tok in (unk_token, sep_token, pad_token, cls_token, mask_token):
+            if not isinstance(tok, str) or not tok:
+                raise ValueError(f"special tokens must be non-empty strings, got {tok!r}")
+            if tok in self.vocab:
+                self.special_tokens[tok] = self.vocab[tok]
+            elif tok not in self.special_tokens:
+                self.special_tokens[tok] = len(self._ids_to_tokens)
+                self._ids_to_tokens.append(tok)
+        self._special_ids = frozenset(self.special_tokens.values())
+        by_length = sorted(self.special_tokens, key=len, reverse=True)  # the longest wins at a position
+        self._special_re = regex.compile("|".join(regex.escape(t) for t in by_length))
+        first_chars = {t[0] for t in by_length}
+        self._special_first = first_chars.pop() if len(first_chars) == 1 else None
+        self._unk = (self.special_tokens[unk_token],)
+        self._max_token_len = max(map(len, self.vocab))
+
+        # word -> ids; seeded with the vocabulary's whole words (such a word is always a single piece)
+        self._seed = {w: (i,) for w, i in self.vocab.items()
+                      if not w.startswith("##") and len(w) <= MAX_INPUT_CHARS_PER_WORD}
+        self._cache = dict(self._seed)
 
     @classmethod
-    def from_pretrained(cls, directory) -> "BertTokenizer":
-        """Read vocab.txt and tokenizer_config.json (align-base's settings when the json is absent)."""
+    def from_pretrained(cls, directory, **overrides) -> "BertTokenizer":
+        """Read ``vocab.txt`` and ``tokenizer_config.json`` from a directory (align-base's settings when the json
+        is absent). Keyword arguments override the file's settings."""
         directory = os.fspath(directory)
+        if not os.path.isdir(directory):
+            raise WeightsNotFoundError(f"tokenizer directory {directory!r} does not exist")
         cfg = _read_tokenizer_config(directory)
-        kwargs = {}
-        for key, kind in [("do_lower_case", bool), ("strip_accents", (bool, type(None))),
-                          ("tokenize_chinese_chars", bool), ("model_max_length", int),
-                          ("clean_up_tokenization_spaces", bool), ("unk_token", str), ("sep_token", str),
-                          ("pad_token", str), ("cls_token", str), ("mask_token", str)]:
-            if key in cfg:
-                value = cfg[key]
-                if isinstance(value, dict) and "content" in value:  # AddedToken serialised as a dict
-                    value = value["content"]
-                if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-                    raise ConfigError(f"tokenizer_config.json key {key!r} has an invalid value {value!r} in {directory}")
-                kwargs[key] = value
-        return cls(os.path.join(directory, "vocab.txt"), **kwargs)
+        cfg.update(overrides)
+        return cls(os.path.join(directory, "vocab.txt"), **cfg)
 
-    # ---- properties ----------------------------------------------------------------------------------------------
+    # ------------------------------------------------------------------------------------------ properties
     @property
     def vocab_size(self) -> int:
         return len(self.vocab)
 
-    @property
-    def pad_token_id(self) -> int:
-        return self.vocab[self.pad_token]
+    def __len__(self) -> int:
+        return len(self._ids_to_tokens)
 
-    @property
-    def cls_token_id(self) -> int:
-        return self.vocab[self.cls_token]
-
-    @property
-    def sep_token_id(self) -> int:
-        return self.vocab[self.sep_token]
+    def get_vocab(self) -> dict[str, int]:
+        return {**self.vocab, **self.special_tokens}
 
     @property
     def unk_token_id(self) -> int:
-        return self.vocab[self.unk_token]
+        return self.special_tokens[self.unk_token]
+
+    @property
+    def pad_token_id(self) -> int:
+        return self.special_tokens[self.pad_token]
+
+    @property
+    def cls_token_id(self) -> int:
+        return self.special_tokens[self.cls_token]
+
+    @property
+    def sep_token_id(self) -> int:
+        return self.special_tokens[self.sep_token]
 
     @property
     def mask_token_id(self) -> int:
-        return self.vocab[self.mask_token]
+        return self.special_tokens[self.mask_token]
 
-    # ---- tokenizing ----------------------------------------------------------------------------------------------
-    def _wordpiece(self, word: str) -> list[int]:
-        """Greedy longest-match-first; continuation pieces carry '##'; any unmatched rest -> [UNK] for the word."""
-        if len(word) > MAX_WORD_CHARS:
-            return [self.vocab[self.unk_token]]
-        vocab, ids, start, n = self.vocab, [], 0, len(word)
+    @property
+    def all_special_ids(self) -> list[int]:
+        return sorted(self._special_ids)
+
+    def __repr__(self) -> str:
+        return (f"BertTokenizer(vocab_file={self.vocab_file!r}, vocab_size={self.vocab_size}, "
+                f"do_lower_case={self.do_lower_case}, strip_accents={self.strip_accents}, "
+                f"tokenize_chinese_chars={self.tokenize_chinese_chars}, model_max_length={self.model_max_length})")
+
+    # ------------------------------------------------------------------------------------------ encoding
+    def _wordpiece(self, word: str) -> tuple[int, ...]:
+        """Greedy longest-match-first WordPiece of one pre-tokenized word."""
+        n = len(word)
+        if n > MAX_INPUT_CHARS_PER_WORD:
+            return self._unk
+        vocab, longest = self.vocab, self._max_token_len
+        out, start = [], 0
         while start < n:
-            end = min(n, start + self._longest_token)
-            prefix = "##" if start else ""
-            while end > start:
-                i = vocab.get(prefix + word[start:end])
+            end = min(n, start + longest)
+            while start < end:
+                i = vocab.get(word[start:end] if start == 0 else "##" + word[start:end])
                 if i is not None:
+                    out.append(i)
                     break
                 end -= 1
             else:
-                return [vocab[self.unk_token]]
-            ids.append(i)
+                return self._unk
             start = end
-        return ids
+        return tuple(out)
 
-    def _piece_ids(self, piece: str, out: list[int]) -> None:
-        """Append the ids of a piece of text that holds no special token."""
+    def _split(self, piece: str) -> list[str]:
+        """Normalize and pre-tokenize a piece of text that holds no special token: its words."""
+        if piece.isascii():
+            if not piece.isprintable():
+                piece = _ASCII_CONTROL("", piece)
+            return _ASCII_WORDS(piece.lower() if self.do_lower_case else piece)
+        return self._norm.split(piece)
+
+    def _words(self, piece: str, limit: int | None = None) -> list[str]:
+        """The words of a piece; with `limit`, only (at least) the first `limit` of them.
+
+        For a long piece only a growing prefix is normalized: every word of a prefix but the last (which the
+        cut may have shortened) is a word of the whole piece, since nothing a character becomes depends on what
+        follows it beyond the combining marks that attach to it."""
+        if limit is not None:
+            size = 16 * (limit + 2)
+            while size < len(piece):
+                words = self._split(piece[:size])
+                if len(words) > limit:
+                    del words[limit:]
+                    return words
+                size *= 4
+            words = self._split(piece)
+            del words[limit:]
+            return words
+        return self._split(piece)
+
+    def _word_ids(self, words: list[str]) -> list[int]:
         cache = self._cache
-        for word in self._split_words(self._normalize(piece)):
-            ids = cache.get(word)
-            if ids is None:
-                if len(cache) >= self._CACHE_SIZE:
-                    cache.clear()
-                ids = cache[word] = self._wordpiece(word)
-            out += ids
+        try:
+            return list(chain.from_iterable(map(cache.__getitem__, words)))
+        except KeyError:
+            pass
+        if len(cache) > len(self._seed) + WORD_CACHE_SIZE:
+            cache.clear()
+            cache.update(self._seed)
+        for w in words:
+            if w not in cache:
+                cache[w] = self._wordpiece(w)
+        return list(chain.from_iterable(map(cache.__getitem__, words)))
 
-    def _text_ids(self, text: str) -> list[int]:
-        """Token ids of one text, without [CLS]/[SEP]."""
-        out: list[int] = []
-        if self._special_re.search(text) is None:
-            self._piece_ids(text, out)
+    def _encode(self, text: str, limit: int | None = None) -> list[int]:
+        """Ids of one text without [CLS]/[SEP]. With `limit`, at least the first `limit` ids (maybe more)."""
+        if (self._special_first is None or self._special_first in text) and self._special_re.search(text):
+            out: list[int] = []
+            pos = 0
+            for m in self._special_re.finditer(text):
+                out += self._word_ids(self._words(text[pos:m.start()],
+                                                  None if limit is None else max(0, limit - len(out))))
+                out.append(self.special_tokens[m.group()])
+                pos = m.end()
+                if limit is not None and len(out) >= limit:
+                    return out
+            out += self._word_ids(self._words(text[pos:], None if limit is None else max(0, limit - len(out))))
             return out
-        # split() with a group keeps the special tokens at odd positions
-        for k, piece in enumerate(self._special_re.split(text)):
-            if k % 2:
-                out.append(self.vocab[piece])
-            elif piece:
-                self._piece_ids(piece, out)
-        return out
+        return self._word_ids(self._words(text, limit))
 
     def tokenize(self, text: str) -> list[str]:
+        """WordPiece tokens of `text` (no [CLS]/[SEP] added; special tokens written in the text are kept)."""
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}")
-        return [self.ids_to_tokens[i] for i in self._text_ids(text)]
+        t = self._ids_to_tokens
+        return [t[i] for i in self._encode(text)]
 
     def convert_tokens_to_ids(self, tokens):
-        """A token (str) -> its id; a list of tokens -> list of ids. Unknown tokens -> the [UNK] id."""
-        unk = self.vocab[self.unk_token]
+        """A token or a list of tokens to ids; a token outside the vocabulary gives the [UNK] id."""
+        if tokens is None:
+            return None
         if isinstance(tokens, str):
-            return self.vocab.get(tokens, unk)
-        return [self.vocab.get(t, unk) for t in tokens]
+            i = self.special_tokens.get(tokens)
+            return i if i is not None else self.vocab.get(tokens, self._unk[0])
+        return [self.convert_tokens_to_ids(t) for t in tokens]
 
-    def convert_ids_to_tokens(self, ids):
-        """An id -> its token; a list of ids -> list of tokens. Ids outside the vocabulary raise ValueError."""
-        if isinstance(ids, (int, np.integer)):
-            return self._token(ids)
-        return [self._token(i) for i in ids]
+    def convert_ids_to_tokens(self, ids, skip_special_tokens: bool = False):
+        """An id or a sequence of ids to tokens; an id outside the vocabulary gives None (like transformers)."""
+        if isinstance(ids, (int, np.integer)) and not isinstance(ids, bool):
+            return self._id_to_token(int(ids))
+        ids = _to_id_list(ids)
+        skip = self._special_ids if skip_special_tokens else ()
+        return [self._id_to_token(i) for i in ids if i not in skip]
 
-    def _token(self, i) -> str:
-        token = self.ids_to_tokens.get(int(i)) if isinstance(i, (int, np.integer)) and not isinstance(i, bool) else None
-        if token is None:
-            raise ValueError(f"ids: {i!r} is not a token id of this vocabulary (0..{self.vocab_size - 1})")
-        return token
+    def _id_to_token(self, i: int) -> str | None:
+        if i < 0:
+            raise ValueError(f"token ids must be non-negative, got {i}")
+        return self._ids_to_tokens[i] if i < len(self._ids_to_tokens) else None
 
-    # ---- batch encoding ------------------------------------------------------------------------------------------
     def __call__(self, text, padding="max_length", max_length=None, truncation=False,
-                 return_attention_mask=True, return_token_type_ids=True, max_positions=MAX_POSITIONS):
-        """Encode a text or a list of texts into int64 arrays of shape (B, L).
+                 return_attention_mask=True, return_token_type_ids=True, max_positions=None) -> dict:
+        """Encode a text or a list of texts as ``[CLS] tokens [SEP]`` + padding, int64 arrays of shape (B, L).
 
-        padding: "max_length" pads to max_length (default model_max_length = 64) — an untruncated text longer than
-        that is kept whole, with a warning like transformers, and the batch is then padded to its longest text;
-        "longest"/True pads to the longest text; "do_not_pad"/False pads nothing and so needs texts of equal token
-        length (ValueError otherwise, where transformers would return ragged object arrays).
-        truncation: False/"do_not_truncate" or True/"longest_first"/"only_first" (cut to max_length incl. [CLS]/[SEP]).
-        A sequence longer than max_positions (the model's 512 positions) is refused with ValueError.
+        padding: "max_length" (the default, as in AlignProcessor) pads to max_length; a longer, untruncated
+            sequence is returned whole, as transformers does (with its warning), and the others are padded to it;
+            "longest" / True pads to the longest sequence of the batch; "do_not_pad" / False pads nothing, so the
+            sequences must all have the same length (else ValueError: there would be no (B, L) array).
+        max_length: None -> model_max_length (64 for align-base).
+        truncation: False (the default, as in AlignProcessor) / True / "longest_first": cut every sequence to
+            max_length positions, [CLS] and [SEP] included.
+        max_positions: the model's max_position_embeddings (None -> the tokenizer's, 512). A sequence, or a padded
+            width, longer than that raises ValueError rather than reaching the model.
+        Returns {"input_ids", "token_type_ids", "attention_mask"} (the last two unless turned off).
         """
-        texts = self._check_texts(text)
-        max_length = self.model_max_length if max_length is None else max_length
-        if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) or max_length < 1:
-            raise ValueError(f"max_length must be a positive int, got {max_length!r}")
-        truncate = self._check_truncation(truncation)
-        if truncate and max_length < 2:
-            raise ValueError(f"max_length={max_length} leaves no room for [CLS] and [SEP] with truncation")
-
-        rows = [self._text_ids(t) for t in texts]
+        texts = _as_text_list(text)
+        mode = _padding_mode(padding)
+        truncate = _truncation_flag(truncation)
+        max_length = self.model_max_length if max_length is None else _check_int(max_length, "max_length", 0)
+        max_positions = self.max_positions if max_positions is None else _check_int(max_positions,
+                                                                                     "max_positions", 2)
+        limit = None
         if truncate:
-            rows = [r[:max_length - 2] if len(r) > max_length - 2 else r for r in rows]
-        n = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))  # (B,) content lengths
-        lengths = n + 2  # with [CLS] and [SEP]
-        longest = int(lengths.max())
-        if longest > max_positions:
-            raise ValueError(f"a text is {longest} tokens long, more than the model's {max_positions} positions; "
-                             f"pass truncation=True (text index {int(lengths.argmax())})")
-        if longest > self.model_max_length and not truncate:
-            warnings.warn(f"token sequence length {longest} is longer than the model_max_length "
-                          f"{self.model_max_length} of this tokenizer", stacklevel=2)
-        width = self._width(padding, int(max_length), lengths, longest)
+            if max_length >= 2:
+                limit = max_length - 2
+            else:  # transformers cannot fit [CLS] and [SEP] either: it logs an error and leaves the text whole
+                warnings.warn(f"max_length={max_length} leaves no room for [CLS] and [SEP]: not truncating",
+                              stacklevel=2)
 
-        # Vectorised fill: content ids go to positions 1..n of each row (row-major order matches the flat list).
-        pos = np.arange(width)[None, :]  # (1, L)
-        input_ids = np.full((len(rows), width), self.pad_token_id, dtype=np.int64)  # (B, L)
-        input_ids[:, 0] = self.cls_token_id
-        flat = np.fromiter((i for r in rows for i in r), dtype=np.int64, count=int(n.sum()))
-        input_ids[(pos >= 1) & (pos <= n[:, None])] = flat
-        input_ids[np.arange(len(rows)), n + 1] = self.sep_token_id
+        encode = self._encode
+        if limit is None:
+            seqs = [encode(t) for t in texts]
+        else:
+            seqs = [s if len(s) <= limit else s[:limit] for s in [encode(t, limit) for t in texts]]
+        batch = len(seqs)
+        lengths = np.fromiter(map(len, seqs), dtype=np.int64, count=batch)
+        full = lengths + 2
+        longest = int(full.max()) if batch else 0
+        if longest > max_positions:
+            i = int(np.argmax(full > max_positions))
+            raise ValueError(f"text[{i}] is {int(full[i])} tokens long with [CLS] and [SEP], more than the model's "
+                             f"{max_positions} positions (max_position_embeddings); pass truncation=True to cut "
+                             f"it to max_length={max_length}")
+        if not truncate and longest > self.model_max_length:
+            warnings.warn(f"Token indices sequence length is longer than the specified maximum sequence length for "
+                          f"this model ({longest} > {self.model_max_length}). Running this sequence through the "
+                          f"model will result in indexing errors", stacklevel=2)
+        if mode == "max_length":
+            width = max(max_length, longest)
+        elif mode == "longest":
+            width = longest
+        else:
+            if batch and int(full.min()) != longest:
+                raise ValueError(f"padding={padding!r} needs every sequence to have the same length (these have "
+                                 f"{int(full.min())} to {longest} tokens); use padding='longest' or 'max_length'")
+            width = longest
+        if width > max_positions:
+            raise ValueError(f"padding to max_length={width} positions is more than the model's {max_positions} "
+                             f"(max_position_embeddings)")
+
+        input_ids = np.full((batch, width), self.pad_token_id, dtype=np.int64)
+        pos = np.arange(width, dtype=np.int64)
+        if batch:
+            total = int(lengths.sum())
+            if total:
+                flat = np.fromiter(chain.from_iterable(seqs), dtype=np.int64, count=total)
+                input_ids[(pos >= 1) & (pos <= lengths[:, None])] = flat
+            input_ids[:, 0] = self.cls_token_id
+            input_ids[np.arange(batch), lengths + 1] = self.sep_token_id
         out = {"input_ids": input_ids}
         if return_token_type_ids:
-            out["token_type_ids"] = np.zeros((len(rows), width), dtype=np.int64)
+            out["token_type_ids"] = np.zeros((batch, width), dtype=np.int64)
         if return_attention_mask:
-            out["attention_mask"] = (pos < lengths[:, None]).astype(np.int64)
+            out["attention_mask"] = (pos < full[:, None]).astype(np.int64)
         return out
 
-    @staticmethod
-    def _check_texts(text) -> list[str]:
-        if isinstance(text, str):
-            return [text]
-        if isinstance(text, (list, tuple)) and len(text) > 0 and all(isinstance(t, str) for t in text):
-            return list(text)
-        if isinstance(text, (list, tuple)) and len(text) == 0:
-            raise ValueError("text is an empty list; give at least one string")
-        raise TypeError(f"text must be a str or a list/tuple of str, got {_describe(text)}")
-
-    @staticmethod
-    def _check_truncation(truncation) -> bool:
-        if truncation is True or truncation in ("longest_first", "only_first"):
-            return True
-        if truncation is False or truncation is None or truncation == "do_not_truncate":
-            return False
-        raise ValueError(f"truncation must be True, False, 'longest_first' or 'do_not_truncate', got {truncation!r}")
-
-    @staticmethod
-    def _width(padding, max_length: int, lengths: np.ndarray, longest: int) -> int:
-        if padding == "max_length":
-            return max(max_length, longest)
-        if padding is True or padding == "longest":
-            return longest
-        if padding is False or padding is None or padding == "do_not_pad":
-            if (lengths != longest).any():
-                raise ValueError("padding='do_not_pad' needs texts of equal token length to build an array; "
-                                 f"got lengths {sorted(set(lengths.tolist()))}; use padding='longest'")
-            return longest
-        raise ValueError(f"padding must be 'max_length', 'longest', 'do_not_pad', True or False, got {padding!r}")
-
-    # ---- decoding ------------------------------------------------------------------------------------------------
-    def decode(self, ids, skip_special_tokens=False, clean_up_tokenization_spaces=None) -> str:
-        """Ids -> text like transformers: tokenizers' WordPiece decoder (joins '##' pieces, attaches . ? ! , to the
-        word before), then, if clean_up_tokenization_spaces (None: the tokenizer's setting, False for align-base),
-        transformers' clean-up of spaces before punctuation and contractions."""
-        if isinstance(ids, np.ndarray):
-            if ids.ndim != 1:
-                raise ValueError(f"ids must be one sequence (1-D), got shape {ids.shape}; use batch_decode")
+    # ------------------------------------------------------------------------------------------ decoding
+    def decode(self, ids, skip_special_tokens=False, clean_up_tokenization_spaces=None):
+        """Ids back to text as transformers does: the WordPiece decoder glues ``##`` pieces, puts a space before
+        other tokens and none before . ? ! , ; then, if clean_up_tokenization_spaces, transformers'
+        clean_up_tokenization (" 's" -> "'s", " n't" -> "n't", ...). clean_up_tokenization_spaces=None uses the
+        tokenizer's setting: tokenizer_config.json's, False when absent, as in transformers 5. Ids past the
+        vocabulary are skipped, like transformers. A 2-D input (a batch) gives a list of strings."""
+        if isinstance(ids, (int, np.integer)) and not isinstance(ids, bool):
+            ids = [int(ids)]
+        elif hasattr(ids, "tolist"):  # NumPy arrays, torch tensors
             ids = ids.tolist()
-        elif isinstance(ids, (int, np.integer)):
-            ids = [ids]
-        tokens = [self._token(i) for i in ids]
-        if skip_special_tokens:
-            tokens = [t for t, i in zip(tokens, ids) if int(i) not in self.special_ids]
+            ids = [ids] if isinstance(ids, int) else ids
+        if isinstance(ids, (list, tuple)) and ids and (isinstance(ids[0], (list, tuple))
+                                                      or isinstance(ids[0], np.ndarray) and ids[0].ndim == 1):
+            return self.batch_decode(ids, skip_special_tokens=skip_special_tokens,
+                                     clean_up_tokenization_spaces=clean_up_tokenization_spaces)
+        ids = _to_id_list(ids)
+        n, t = len(self._ids_to_tokens), self._ids_to_tokens
+        skip = self._special_ids if skip_special_tokens else ()
+        tokens = [t[i] for i in ids if i < n and i not in skip and t[i] is not None]
         parts = []
-        for k, token in enumerate(tokens):
+        for k, tok in enumerate(tokens):
             if k:
-                token = token[2:] if token.startswith("##") else " " + token
-            parts.append(_wordpiece_cleanup(token))
+                tok = tok[2:] if tok.startswith("##") else " " + tok
+            parts.append(_cleanup(tok, _CLEANUP_DECODER))
         text = "".join(parts)
         if clean_up_tokenization_spaces is None:
             clean_up_tokenization_spaces = self.clean_up_tokenization_spaces
         if clean_up_tokenization_spaces:
-            text = _clean_up_spaces(text)
+            text = _cleanup(text, _CLEANUP_SPACES)
         return text
 
     def batch_decode(self, sequences, **kw) -> list[str]:
-        if isinstance(sequences, np.ndarray):
-            if sequences.ndim != 2:
-                raise ValueError(f"sequences must be 2-D (B, L), got shape {sequences.shape}")
+        """decode() of every sequence of a batch (a 2-D array or a list of id lists)."""
+        if hasattr(sequences, "tolist"):
             sequences = sequences.tolist()
-        return [self.decode(s, **kw) for s in sequences]
+        return [self.decode(s if isinstance(s, list) else list(s), **kw) for s in sequences]
 
 
-def _describe(x) -> str:
-    if isinstance(x, (list, tuple)):
-        bad = next((t for t in x if not isinstance(t, str)), None)
-        return f"a {type(x).__name__} holding {type(bad).__name__}"
-    return type(x).__name__
+# ------------------------------------------------------------------------------------------------ helpers
+def _check_int(value, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
 
 
-def _wordpiece_cleanup(token: str) -> str:
-    """tokenizers' WordPiece decoder cleanup, applied to each token (with its leading space) on its own."""
-    for dirty, clean in ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
-                         (" 'm", "'m"), (" do not", " don't"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")):
-        token = token.replace(dirty, clean)
-    return token
+def _as_text_list(text) -> Sequence[str]:
+    if isinstance(text, str):
+        return [text]
+    if isinstance(text, (list, tuple)):
+        for i, t in enumerate(text):
+            if not isinstance(t, str):
+                raise TypeError(f"text must be a str or a list/tuple of str, but text[{i}] is a "
+                                f"{type(t).__name__}")
+        return text
+    raise TypeError(f"text must be a str or a list/tuple of str, got {type(text).__name__}")
 
 
-def _clean_up_spaces(text: str) -> str:
-    """transformers' clean_up_tokenization on the joined text."""
-    for dirty, clean in ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
-                         (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")):
-        text = text.replace(dirty, clean)
-    return text
+def _padding_mode(padding) -> str:
+    if padding is True or padding == "longest":
+        return "longest"
+    if padding is False or padding == "do_not_pad":
+        return "do_not_pad"
+    if padding == "max_length" and isinstance(padding, str):
+        return "max_length"
+    raise ValueError(f"padding must be 'max_length', 'longest', True, 'do_not_pad' or False, got {padding!r}")
+
+
+def _truncation_flag(truncation) -> bool:
+    if truncation is True or (isinstance(truncation, str) and truncation in ("longest_first", "only_first")):
+        return True
+    if truncation is False or truncation == "do_not_truncate":
+        return False
+    raise ValueError(f"truncation must be True, False, 'longest_first' or 'do_not_truncate', got {truncation!r}")
+
+
+def _to_id_list(ids) -> list[int]:
+    if hasattr(ids, "tolist"):
+        ids = ids.tolist()
+    if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
+        raise TypeError(f"ids must be an int or a sequence of ints, got {type(ids).__name__}")
+    out = []
+    for i in ids:
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+            raise TypeError(f"ids must hold ints, got a {type(i).__name__}")
+        if i < 0:
+            raise ValueError(f"token ids must be non-negative, got {int(i)}")
+        out.append(int(i))
+    return out
