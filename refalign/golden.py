@@ -470,8 +470,8 @@ def compare_main(golden, candidate, atol: float | None = None, rtol: float | Non
                      allow_missing=allow_missing)
     print(result.format())
     if not result.ok and isinstance(golden, (str, os.PathLike)):
-        print(f"(to regenerate a golden: `refalign golden ...` with the inputs in its metadata, or "
-              f"tools/make_goldens.py for the committed ones)")
+        print("(to regenerate a golden: `refalign golden ...` with the inputs in its metadata, or "
+              "tools/make_goldens.py for the committed ones)")
     return 0 if result.ok else 1
 
 

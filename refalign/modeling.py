@@ -10,7 +10,7 @@ case every weight and every activation is float64 (refalign's oracle mode).
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray

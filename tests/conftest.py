@@ -29,7 +29,7 @@ def require(module: str):
     except ImportError as e:
         if _parity_required():
             pytest.fail(f"{module} is required in CI but cannot be imported: {e}")
-        pytest.skip(f"{module} not installed (pip install -e '.[parity]')")
+        pytest.skip(reason=f"{module} not installed (pip install -e '.[parity]')")
 
 
 @pytest.fixture(scope="session")

@@ -152,6 +152,6 @@ def test_no_default_weights_message(monkeypatch, tmp_path):
         msg = str(e)
         assert "tiny" in msg and "fetch" in msg
     else:   # a developer machine with weights/align-base present
-        pytest.skip("reason: weights/align-base exists on this machine, so the default resolution succeeds")
+        pytest.skip(reason="weights/align-base exists on this machine, so the default resolution succeeds")
     with pytest.raises(RefalignError):
         refalign.similarity(np.zeros((8, 8, 3), np.uint8), ["a"], model=str(tmp_path / "nowhere"))

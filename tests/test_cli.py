@@ -85,7 +85,7 @@ def test_module_entry_point_runs():
 
 def test_golden_then_compare(tmp_path, capsys):
     """`refalign golden` then `refalign compare` against itself passes; a perturbed intermediate fails, named."""
-    from refalign.golden import read_golden, write_golden
+    from refalign.golden import read_golden
     out = tmp_path / "g.safetensors"
     assert main(["golden", "--image", CAT, "--text", "a photo of a cat", "--out", str(out), "-w", "tiny"]) == 0
     assert main(["compare", str(out), str(out)]) == 0

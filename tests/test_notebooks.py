@@ -14,6 +14,7 @@ import os
 import sys
 
 import pytest
+from conftest import require
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOK_DIR = os.path.join(ROOT, "notebooks")
@@ -24,12 +25,7 @@ MAX_BYTES = 1_500_000
 
 def _need(module: str):
     """nbformat / nbclient / ipykernel come with the `notebooks` extra: a failure in CI, a skip elsewhere."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as e:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"{module} is required in CI but cannot be imported: {e}")
-        pytest.skip(f"{module} not installed (pip install -e '.[notebooks]')")
+    return require(module)
 
 
 def _read(name: str):
