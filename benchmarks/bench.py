@@ -63,15 +63,17 @@ def ensure_weights(path: str | None) -> str:
 
 
 OURS_SIMILARITY = r"""
-import sys, resource, time
+import sys, time
 t = time.perf_counter()
 import refalign
 p = refalign.similarity(sys.argv[1], sys.argv[3:], model=sys.argv[2])
-print("WALL", time.perf_counter() - t, "RSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, p.round(4))
+# peak RSS of this process image: VmHWM (ru_maxrss would carry over the parent's peak across fork + exec)
+hwm = int(next(l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM:")))
+print("WALL", time.perf_counter() - t, "RSS_KB", hwm, p.round(4))
 """
 
 TORCH_SIMILARITY = r"""
-import sys, resource, time
+import sys, time
 t = time.perf_counter()
 import torch
 torch.set_num_threads(int(sys.argv[4]))
@@ -83,7 +85,9 @@ texts = sys.argv[5:]
 inputs = proc(text=texts, images=[load_image(sys.argv[1])], return_tensors="pt")
 with torch.no_grad():
     p = model(**inputs).logits_per_image.softmax(-1)[0]
-print("WALL", time.perf_counter() - t, "RSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, p.numpy().round(4))
+# peak RSS of this process image: VmHWM (ru_maxrss would carry over the parent's peak across fork + exec)
+hwm = int(next(l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM:")))
+print("WALL", time.perf_counter() - t, "RSS_KB", hwm, p.numpy().round(4))
 """
 
 
@@ -145,7 +149,7 @@ def main(argv=None) -> int:
                 lambda: tmodel.get_text_features(**tenc), args.repeats))
     if "tokenizer" not in args.skip:
         import corpus
-        lines = corpus.build_corpus()[:50000] if hasattr(corpus, "build_corpus") else corpus.load_corpus()[:50000]
+        lines = list(corpus.build_corpus()[:50000])
         ours_s, theirs_s = side_by_side(lambda: proc.tokenizer(lines, padding="max_length", max_length=64,
                                                                 truncation=True),
                                         lambda: tproc.tokenizer(lines, padding="max_length", max_length=64,

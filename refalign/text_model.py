@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from .architecture import text_pooler_shapes, text_shapes
 from .config import AlignTextConfig
 from .errors import CheckpointError
-from .ops import activation, layer_norm, linear, softmax
+from .ops import activation, gelu, layer_norm, linear, softmax
 
 PREFIXES = ("text_model.", "bert.", "")  # ALIGN checkpoint, BertFor*-style checkpoint, plain BertModel checkpoint
 
@@ -103,6 +103,27 @@ def encoder_layer(params: dict, p: str, x: NDArray, mask_bias: NDArray, cfg: Ali
     return feed_forward(params, p, x, act, cfg.layer_norm_eps), probs
 
 
+def _encoder_layer_fast(params: dict, p: str, x: NDArray, mask_bias: NDArray, cfg: AlignTextConfig,
+                        act) -> tuple[NDArray, NDArray]:
+    """encoder_layer through refalign.kernels (same formulas; tested against encoder_layer): self_attention as is
+    (BLAS), LayerNorm fused with its residual add, bias + exact GELU fused in place."""
+    from . import kernels as K
+    B, L, H = x.shape
+    a, eps = p + "attention.", cfg.layer_norm_eps
+    x2 = x.reshape(B * L, H)                                                    # (B, L, H) -> (B*L, H)
+    ctx, probs = self_attention(params, a + "self.", x, mask_bias, cfg.num_attention_heads)  # (B, L, H)
+    y = linear(ctx.reshape(B * L, H), params[a + "output.dense.weight"], params[a + "output.dense.bias"])
+    x1 = K.layer_norm_residual(y, x2, params[a + "output.LayerNorm.weight"], params[a + "output.LayerNorm.bias"],
+                               eps)                                             # LN(attn + x), (B*L, H)
+    if act is gelu:
+        inter = K.bias_gelu_(linear(x1, params[p + "intermediate.dense.weight"]), params[p + "intermediate.dense.bias"])
+    else:
+        inter = act(linear(x1, params[p + "intermediate.dense.weight"], params[p + "intermediate.dense.bias"]))
+    y = linear(inter, params[p + "output.dense.weight"], params[p + "output.dense.bias"])  # (B*L, I) -> (B*L, H)
+    out = K.layer_norm_residual(y, x1, params[p + "output.LayerNorm.weight"], params[p + "output.LayerNorm.bias"], eps)
+    return out.reshape(B, L, H), probs
+
+
 def pooler(params: dict, p: str, x: NDArray) -> NDArray:
     """BERT's pooler: tanh(linear(hidden state of the first token)). Not used by ALIGN's text embedding."""
     return np.tanh(linear(x[:, 0], params[p + "dense.weight"], params[p + "dense.bias"]))  # (B, L, H) -> (B, H)
@@ -128,7 +149,7 @@ def text_forward(params: dict[str, np.ndarray], cfg: AlignTextConfig, input_ids,
     x = embeddings(params, prefix + "embeddings.", input_ids, token_type_ids, cfg.layer_norm_eps)  # (B, L, H)
     hidden_states, attentions = [x], []
     for n in range(cfg.num_hidden_layers):
-        x, probs = encoder_layer(params, f"{prefix}encoder.layer.{n}.", x, mask_bias, cfg, act)
+        x, probs = _encoder_layer_fast(params, f"{prefix}encoder.layer.{n}.", x, mask_bias, cfg, act)
         hidden_states.append(x)
         attentions.append(probs)
     assert x.dtype == dtype, f"compute dtype drifted from {dtype} to {x.dtype}"

@@ -9,6 +9,9 @@ The forward pass, bottom-up:
     squeeze_excite, pool                              the two spatial reductions
     stem_conv, stem, mbconv_block                     the layers
     vision_forward                                    the tower: stem -> blocks -> pool
+    _blocks_reference / _blocks_nhwc                  stem -> blocks from the functions above (the readable
+                                                      twin) / through refalign.kernels, NHWC inside (what
+                                                      vision_forward runs; tests/test_kernels.py holds them equal)
 
 Every function keeps the dtype it is given (float32 in -> float32 out, float64 in -> float64 out); the params must
 already be in the compute dtype (vision_forward checks).  Behaviour follows transformers' AlignVisionModel,
@@ -25,7 +28,7 @@ from numpy.typing import NDArray
 from .architecture import BlockSpec, block_specs, stem_channels, vision_shapes
 from .config import AlignVisionConfig
 from .errors import CheckpointError
-from .ops import activation, batch_norm, sigmoid
+from .ops import activation, batch_norm, sigmoid, swish
 
 Pad = tuple[int, int, int, int]  # zero padding (top, bottom, left, right)
 
@@ -283,6 +286,17 @@ def vision_forward(params: dict[str, NDArray], cfg: AlignVisionConfig, pixel_val
     _check_params(params, cfg, prefix, pixel_values.dtype)
     feature_map_sizes(cfg, *pixel_values.shape[2:])  # fails early, naming pixel_values, on sizes that cannot work
 
+    if cfg.hidden_act in _FAST_ACTS:
+        h, hidden = _blocks_nhwc(params, cfg, pixel_values, prefix, output_hidden_states)
+    else:
+        h, hidden = _blocks_reference(params, cfg, pixel_values, prefix, output_hidden_states)
+    pooled = pool(h, cfg.hidden_dim, cfg.pooling_type)  # [B, C, h, w] -> [B, C]
+    assert h.dtype == pooled.dtype == pixel_values.dtype, "dtype drift in the vision tower"
+    return VisionOutput(last_hidden_state=h, pooler_output=pooled, hidden_states=hidden)
+
+
+def _blocks_reference(params, cfg, pixel_values, prefix, output_hidden_states):
+    """The readable NCHW forward (stem -> blocks) from the functions above: the twin of _blocks_nhwc."""
     h = stem(pixel_values, params, cfg, prefix)  # [B, 3, H, W] -> [B, 64, ~H/2, ~W/2]
     assert h.shape[1] == stem_channels(cfg)
     hidden = [h] if output_hidden_states else None
@@ -290,6 +304,69 @@ def vision_forward(params: dict[str, NDArray], cfg: AlignVisionConfig, pixel_val
         h = mbconv_block(h, params, spec, cfg, prefix)  # -> [B, out_dim, h', w']
         if hidden is not None:
             hidden.append(h)
-    pooled = pool(h, cfg.hidden_dim, cfg.pooling_type)  # [B, C, h, w] -> [B, C]
-    assert h.dtype == pooled.dtype == pixel_values.dtype, "dtype drift in the vision tower"
-    return VisionOutput(last_hidden_state=h, pooler_output=pooled, hidden_states=hidden)
+    return h, hidden
+
+
+_FAST_ACTS = ("swish", "silu")  # the activation the kernels fuse; other activations take _blocks_reference
+
+
+def _nchw(x: NDArray) -> NDArray:
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))  # [B, H, W, C] -> [B, C, H, W]
+
+
+def _matmul_wt(x: NDArray, w: NDArray) -> NDArray:
+    """x @ w.T as a C-contiguous [M, N] (x [M, K], w [N, K]).  OpenBLAS is several times faster here when the
+    longer side of the product is its first axis, so a short, wide product is computed as (w @ x.T).T."""
+    if x.shape[0] >= w.shape[0]:
+        return x @ w.T
+    return np.ascontiguousarray((w @ x.T).T)
+
+
+def _blocks_nhwc(params, cfg, pixel_values, prefix, output_hidden_states):
+    """stem -> blocks through refalign.kernels, NHWC inside; returns what _blocks_reference does (NCHW).
+
+    Same maths as stem / mbconv_block; float32 folds each batch norm's mean into its shift (see kernels.bn_vectors),
+    float64 keeps ops.batch_norm's formula.  The squeeze-excite gate multiplies the projection weights' input
+    columns instead of the (much larger) feature map: (x * g) @ W.T = x @ (W * g).T, per image."""
+    from . import kernels as K
+    dt, eps = pixel_values.dtype, cfg.batch_norm_eps
+    fold = dt == np.float32
+
+    def bn(name: str):
+        return K.bn_vectors(params[name + ".weight"], params[name + ".bias"], params[name + ".running_mean"],
+                            params[name + ".running_var"], eps, fold)
+
+    p = prefix + "embeddings."
+    x = np.ascontiguousarray(pixel_values.transpose(0, 2, 3, 1))  # NCHW -> NHWC, once: [B, H, W, 3]
+    h = K.stem_bn_swish(x, params[p + "convolution.weight"], 2, (0, 1, 0, 1), *bn(p + "batchnorm"))  # [B, h, w, 64]
+    hidden = [h] if output_hidden_states else None
+    for spec in block_specs(cfg):
+        bp = f"{prefix}encoder.blocks.{spec.index}."
+        inp = h
+        b, hh, ww, c = h.shape
+        assert c == spec.in_dim, f"block {spec.index}: expects {spec.in_dim} channels, got {h.shape}"
+        if spec.expand:
+            w = params[bp + "expansion.expand_conv.weight"]
+            e = w.shape[0]
+            y = _matmul_wt(h.reshape(b * hh * ww, c), w.reshape(e, c))  # [B*H*W, in] -> [B*H*W, E]
+            h = K.affine_act_(y, *bn(bp + "expansion.expand_bn"), act=True).reshape(b, hh, ww, e)
+        pad = depthwise_padding(spec.kernel_size, spec.stride, spec.adjust_padding)
+        h, means = K.depthwise_bn_swish(h, params[bp + "depthwise_conv.depthwise_conv.weight"], spec.stride, pad,
+                                        *bn(bp + "depthwise_conv.depthwise_norm"))  # [B, H', W', E], [B, E]
+        # squeeze-excite gate from the means the depthwise pass gathered (squeeze_excite's formulas)
+        rw, ew = params[bp + "squeeze_excite.reduce.weight"], params[bp + "squeeze_excite.expand.weight"]
+        se = swish(means @ rw.reshape(rw.shape[0], -1).T + params[bp + "squeeze_excite.reduce.bias"])  # [B, S]
+        gate = sigmoid(se @ ew.reshape(ew.shape[0], -1).T + params[bp + "squeeze_excite.expand.bias"])  # [B, E]
+        b, hh, ww, e = h.shape
+        wp = params[bp + "projection.project_conv.weight"]
+        wp = wp.reshape(wp.shape[0], e)                     # [out, E]
+        y = np.concatenate([_matmul_wt(h[i].reshape(hh * ww, e), wp * gate[i]) for i in range(b)]) if b > 1 \
+            else _matmul_wt(h.reshape(hh * ww, e), wp * gate[0])  # [B*H'*W', E] -> [B*H'*W', out]
+        K.affine_act_(y, *bn(bp + "projection.project_bn"), act=False, residual=inp if spec.residual else None)
+        h = y.reshape(b, hh, ww, wp.shape[0])
+        if hidden is not None:
+            hidden.append(h)
+    if hidden is not None:
+        hidden = [_nchw(t) for t in hidden]  # NHWC -> NCHW only for what is returned
+        return hidden[-1], hidden            # last_hidden_state is hidden_states[-1], as in _blocks_reference
+    return _nchw(h), None

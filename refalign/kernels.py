@@ -1,0 +1,333 @@
+"""Numba kernels for the hot loops of both towers, each beside the readable NumPy function it must equal.
+
+    NumPy twin (the maths, readable)               kernel (fast; tested against the twin in tests/test_kernels.py)
+    vision_model.stem_conv + batch_norm + swish    stem_bn_swish        NHWC, one pass
+    vision_model.depthwise_conv2d + BN + swish     depthwise_bn_swish   NHWC, one pass, also the SE channel means
+    ops.batch_norm (+ swish) after a 1x1 conv      affine_act_           in place on the [pixels, channels] product
+    ops.layer_norm(x + residual)                   layer_norm_residual  one pass per row
+    ops.gelu(x + bias)                             bias_gelu_            in place
+Attention stays NumPy (text_model.self_attention): a Numba scores/softmax/probs@v kernel measured 3x slower than
+its batched BLAS products, and a fused mask+softmax pass no faster than NumPy's.
+
+Inside the kernels the image tower's activations are NHWC ([batch, height, width, channels]): the channel axis is
+the contiguous one, so every inner loop runs over channels with independent accumulators and vectorizes without
+reassociating a sum (no fastmath anywhere: float64 results equal the twins' to rounding).  1x1 convolutions are
+BLAS products on the same layout: [B*H*W, C_in] @ W[C_out, C_in].T.
+
+Batch norm is passed to the kernels as three per-channel vectors, y = (x - a) * s + t:
+    float64 (the oracle)    a = running_mean, s = gamma / sqrt(var + eps), t = beta      (ops.batch_norm's formula)
+    float32 (folded)        a = 0,            s = gamma / sqrt(var + eps), t = beta - mean * s
+`bn_vectors` makes them; they are small (one value per channel), so they are recomputed per call and never go stale.
+
+Threads: numba's "workqueue" threading layer aborts the process when two Python threads launch parallel kernels at
+the same time.  Which layer a process gets depends on what is installed and on the user's NUMBA_THREADING_LAYER
+(here "default" resolves to GNU OpenMP: thread-safe, not fork-safe, and slow on a busy machine; tbb is not
+installed).  So every parallel kernel here is launched under one module-level lock (`_LOCK`), which is safe under
+any layer, and when the user has not picked a layer refalign asks for "workqueue" (fork-safe, and the faster one
+here).  BLAS and NumPy work in between kernels is not serialised.  Kernels compile lazily, on their first call per signature, and are cached on disk (cache=True).
+"""
+from __future__ import annotations
+
+import math
+import os
+import threading
+
+import numba
+import numpy as np
+from numba import prange
+from numpy.typing import NDArray
+
+# GNU OpenMP (what "default" resolves to here) spin-waits, which measured 3-5x slower than "workqueue" on a shared
+# 2-core machine; workqueue is also fork-safe.  Only when the user has not chosen a layer (before numba starts one).
+if "NUMBA_THREADING_LAYER" not in os.environ and numba.config.THREADING_LAYER == "default":
+    numba.config.THREADING_LAYER = "workqueue"
+
+_LOCK = threading.Lock()  # serialises parallel kernel launches (see the module docstring)
+
+
+class _Launch:
+    """`with _launch():` around every parallel kernel call: holds _LOCK and asks for dynamic scheduling in small
+    chunks, so that when a core is busy with another process the free thread takes over the remaining iterations
+    instead of waiting for a static half (measured: several times faster on a shared 2-core machine)."""
+    def __enter__(self):
+        _LOCK.acquire()
+        self._old = numba.get_parallel_chunksize()
+        numba.set_parallel_chunksize(_CHUNK)
+
+    def __exit__(self, *exc):
+        numba.set_parallel_chunksize(self._old)
+        _LOCK.release()
+
+
+_CHUNK = 4
+_launch = _Launch
+
+
+# ----------------------------------------------------------------------------------------------- batch norm
+def bn_vectors(weight: NDArray, bias: NDArray, mean: NDArray, var: NDArray, eps: float,
+               fold: bool) -> tuple[NDArray, NDArray, NDArray]:
+    """(a, s, t) with batch_norm(x) = (x - a) * s + t; fold=True moves the mean into the shift (float32 path)."""
+    s = weight / np.sqrt(var + weight.dtype.type(eps))  # exactly ops.batch_norm's `inv`
+    if fold:
+        return np.zeros_like(mean), s, bias - mean * s
+    return mean, s, bias
+
+
+
+# ----------------------------------------------------------------------------------------------- swish
+# float32 swish with an exp LLVM can vectorize (libm's expf is called one element at a time): Cephes' expf --
+# n = round(z / ln 2), r = z - n ln 2 (in two parts), a degree-7 polynomial for e^r (max error ~1 ulp), and 2^n
+# built from its exponent bits.  float64 keeps np.exp (the oracle's formula).
+_LOG2E, _LN2_HI, _LN2_LO = np.float32(1.44269504088896341), np.float32(0.693359375), np.float32(-2.12194440e-4)
+_P0, _P1, _P2 = np.float32(1.9875691500e-4), np.float32(1.3981999507e-3), np.float32(8.3334519073e-3)
+_P3, _P4, _P5 = np.float32(4.1665795894e-2), np.float32(1.6666665459e-1), np.float32(5.0000001201e-1)
+_ZMIN, _ZMAX = np.float32(-87.0), np.float32(88.0)
+_ROUND = np.float32(12582912.0)  # e^z stays a normal float32; x / (1 + e^-x) is then exact to ~ulp
+
+
+@numba.njit(cache=True, inline="always")
+def _exp_row_f32(z, out, ibuf):
+    """out[:] = exp(z) for float32 rows (z and out may be one array), vectorizable; ibuf: int32 scratch row."""
+    for c in range(z.shape[0]):
+        zc = z[c]
+        zc = _ZMIN if zc < _ZMIN else zc  # plain selects (no calls) so that the loop vectorizes
+        zc = _ZMAX if zc > _ZMAX else zc
+        k = (zc * _LOG2E + _ROUND) - _ROUND  # round to nearest: adding 1.5 * 2^23 drops the fraction
+        r = zc - k * _LN2_HI - k * _LN2_LO
+        p = ((((_P0 * r + _P1) * r + _P2) * r + _P3) * r + _P4) * r + _P5
+        out[c] = p * r * r + r + np.float32(1.0)
+        ibuf[c] = (np.int32(k) + np.int32(127)) << np.int32(23)  # the bits of the float32 2^k
+    scale = ibuf.view(np.float32)
+    for c in range(z.shape[0]):
+        out[c] = out[c] * scale[c]
+
+
+@numba.njit(cache=True, inline="always")
+def _swish_row(o, fast, pbuf, ibuf):
+    """o[:] = o / (1 + exp(-o)) in place; fast (float32): the vectorizable exp above, with scratch rows pbuf (o's
+    dtype) and ibuf (int32) of o's length."""
+    n = o.shape[0]
+    if not fast:
+        for c in range(n):
+            o[c] = o[c] / (1 + np.exp(-o[c]))
+        return
+    for c in range(n):
+        pbuf[c] = -o[c]
+    _exp_row_f32(pbuf, pbuf, ibuf)
+    for c in range(n):
+        o[c] = o[c] / (np.float32(1.0) + pbuf[c])
+
+
+# ----------------------------------------------------------------------------------------------- image tower
+@numba.njit(parallel=True, cache=True)
+def _stem_kernel(x, w, stride, pad_top, pad_left, a, s, t, fast, out):
+    # x [B, H, W, Cin], w [k, k, Cin, Cout], out [B, Ho, Wo, Cout]; taps outside x read zero padding
+    B, H, W, Cin = x.shape
+    Ho, Wo, Cout = out.shape[1], out.shape[2], out.shape[3]
+    k = w.shape[0]
+    for r in prange(B * Ho):
+        b = r // Ho
+        oh = r - b * Ho
+        pbuf, ibuf = np.empty(Cout, out.dtype), np.empty(Cout, np.int32)
+        for ow in range(Wo):
+            o = out[b, oh, ow]
+            o[:] = 0
+            for i in range(k):
+                ih = oh * stride - pad_top + i
+                if ih < 0 or ih >= H:
+                    continue
+                for j in range(k):
+                    iw = ow * stride - pad_left + j
+                    if iw < 0 or iw >= W:
+                        continue
+                    for ci in range(Cin):
+                        xv = x[b, ih, iw, ci]
+                        wr = w[i, j, ci]
+                        for co in range(Cout):
+                            o[co] += xv * wr[co]
+            for co in range(Cout):
+                o[co] = (o[co] - a[co]) * s[co] + t[co]
+            _swish_row(o, fast, pbuf, ibuf)
+
+
+def stem_bn_swish(x_nhwc: NDArray, w: NDArray, stride: int, pad: tuple[int, int, int, int],
+                  a: NDArray, s: NDArray, t: NDArray) -> NDArray:
+    """swish(BN(conv2d(pad2d(x), w, stride))) on NHWC data; w in torch layout [Cout, Cin, k, k].
+
+    x [B, H, W, Cin] -> [B, Ho, Wo, Cout]; twin: vision_model.stem (NCHW)."""
+    b, h, wd, cin = x_nhwc.shape
+    cout, cin2, k, _ = w.shape
+    assert cin == cin2 and w.dtype == x_nhwc.dtype
+    top, bottom, left, right = pad
+    ho, wo = (h + top + bottom - k) // stride + 1, (wd + left + right - k) // stride + 1
+    out = np.empty((b, ho, wo, cout), dtype=x_nhwc.dtype)
+    wk = np.ascontiguousarray(w.transpose(2, 3, 1, 0))  # [Cout, Cin, k, k] -> [k, k, Cin, Cout]
+    with _launch():
+        _stem_kernel(np.ascontiguousarray(x_nhwc), wk, stride, top, left, a, s, t, out.dtype == np.float32, out)
+    return out
+
+
+@numba.njit(parallel=True, cache=True)
+def _depthwise_kernel(x, w, stride, pad_top, pad_left, a, s, t, act, fast, out, rowsum):
+    # x [B, H, W, C], w [k, k, C], out [B, Ho, Wo, C], rowsum [B, Ho, C] (sum over each output row, for the SE mean)
+    B, H, W, C = x.shape
+    Ho, Wo = out.shape[1], out.shape[2]
+    k = w.shape[0]
+    for r in prange(B * Ho):
+        b = r // Ho
+        oh = r - b * Ho
+        acc = rowsum[b, oh]
+        acc[:] = 0
+        pbuf, ibuf = np.empty(C, out.dtype), np.empty(C, np.int32)
+        for ow in range(Wo):
+            o = out[b, oh, ow]
+            o[:] = 0
+            for i in range(k):  # taps in the twin's order (i, j); a tap on the zero padding is skipped
+                ih = oh * stride - pad_top + i
+                if ih < 0 or ih >= H:
+                    continue
+                for j in range(k):
+                    iw = ow * stride - pad_left + j
+                    if iw < 0 or iw >= W:
+                        continue
+                    xr = x[b, ih, iw]
+                    wr = w[i, j]
+                    for c in range(C):
+                        o[c] += xr[c] * wr[c]
+            for c in range(C):
+                o[c] = (o[c] - a[c]) * s[c] + t[c]
+            if act:
+                _swish_row(o, fast, pbuf, ibuf)
+            for c in range(C):
+                acc[c] += o[c]
+
+
+def depthwise_bn_swish(x_nhwc: NDArray, w: NDArray, stride: int, pad: tuple[int, int, int, int],
+                       a: NDArray, s: NDArray, t: NDArray, act: bool = True) -> tuple[NDArray, NDArray]:
+    """swish(BN(depthwise_conv2d(x, w, stride, pad))) on NHWC data, and its per-channel spatial means.
+
+    x [B, H, W, C], w torch layout [C, 1, k, k] -> (y [B, Ho, Wo, C], means [B, C]).
+    Twin: vision_model.depthwise_conv2d -> ops.batch_norm -> ops.swish, then the mean squeeze_excite takes."""
+    b, h, wd, c = x_nhwc.shape
+    k = w.shape[-1]
+    assert w.shape == (c, 1, k, k) and w.dtype == x_nhwc.dtype
+    top, bottom, left, right = pad
+    ho, wo = (h + top + bottom - k) // stride + 1, (wd + left + right - k) // stride + 1
+    if ho < 1 or wo < 1:
+        raise ValueError(f"depthwise: padded map is smaller than the {k}x{k} kernel")
+    out = np.empty((b, ho, wo, c), dtype=x_nhwc.dtype)
+    rowsum = np.empty((b, ho, c), dtype=x_nhwc.dtype)
+    wk = np.ascontiguousarray(w[:, 0].transpose(1, 2, 0))  # [C, 1, k, k] -> [k, k, C]
+    with _launch():
+        _depthwise_kernel(np.ascontiguousarray(x_nhwc), wk, stride, top, left, a, s, t, act,
+                          out.dtype == np.float32, out, rowsum)
+    means = rowsum.sum(axis=1) / x_nhwc.dtype.type(ho * wo)  # [B, Ho, C] -> [B, C]
+    return out, means
+
+
+@numba.njit(parallel=True, cache=True)
+def _affine_act_kernel(y, a, s, t, act, fast, res, has_res):
+    # y [N, C] in place: (y - a) * s + t, then swish (act), then + res (has_res); rows in chunks of 32
+    N, C = y.shape
+    for chunk in prange((N + 31) // 32):
+        pbuf, ibuf = np.empty(C, y.dtype), np.empty(C, np.int32)
+        for n in range(chunk * 32, min(N, chunk * 32 + 32)):
+            o = y[n]
+            for c in range(C):
+                o[c] = (o[c] - a[c]) * s[c] + t[c]
+            if act:
+                _swish_row(o, fast, pbuf, ibuf)
+            if has_res:
+                for c in range(C):
+                    o[c] += res[n, c]
+
+
+def affine_act_(y2d: NDArray, a: NDArray, s: NDArray, t: NDArray, act: bool = False,
+                residual: NDArray | None = None) -> NDArray:
+    """In place on a C-contiguous [N, C]: y = (y - a) * s + t [then swish] [then + residual]; returns y.
+    Twin: ops.batch_norm over the channel axis (+ ops.swish, + the residual add)."""
+    assert y2d.flags.c_contiguous and y2d.ndim == 2
+    has_res = residual is not None
+    res = np.ascontiguousarray(residual).reshape(y2d.shape) if has_res else np.empty((0, 0), y2d.dtype)
+    with _launch():
+        _affine_act_kernel(y2d, a, s, t, act, y2d.dtype == np.float32, res, has_res)
+    return y2d
+
+
+# ----------------------------------------------------------------------------------------------- text tower
+@numba.njit(parallel=True, cache=True)
+def _layer_norm_kernel(x, res, has_res, w, b, eps, out):
+    # x, res, out [N, H]: out = LayerNorm(x + res) over the last axis, biased variance, sums in float64
+    N, H = x.shape
+    for n in prange(N):
+        o = out[n]
+        for c in range(H):
+            o[c] = x[n, c] + res[n, c] if has_res else x[n, c]
+        m = 0.0
+        for c in range(H):
+            m += o[c]
+        mean = o.dtype.type(m / H)
+        v = 0.0
+        for c in range(H):
+            d = o[c] - mean
+            o[c] = d
+            v += d * d
+        inv = o.dtype.type(1.0) / np.sqrt(o.dtype.type(v / H) + eps)
+        for c in range(H):
+            o[c] = o[c] * inv * w[c] + b[c]
+
+
+def layer_norm_residual(x: NDArray, residual: NDArray | None, weight: NDArray, bias: NDArray,
+                        eps: float) -> NDArray:
+    """ops.layer_norm(x + residual, weight, bias, eps) over the last axis, in one pass per row; [..., H]."""
+    shape, hdim = x.shape, x.shape[-1]
+    x2 = np.ascontiguousarray(x).reshape(-1, hdim)
+    has_res = residual is not None
+    r2 = np.ascontiguousarray(residual).reshape(-1, hdim) if has_res else np.empty((0, 0), x.dtype)
+    out = np.empty_like(x2)
+    with _launch():
+        _layer_norm_kernel(x2, r2, has_res, weight, bias, x.dtype.type(eps), out)
+    return out.reshape(shape)
+
+
+# float32 GELU: 0.5 x (1 + erf(x / sqrt 2)) = 0.5 x erfc(u), u = -x / sqrt 2, with Numerical Recipes' erfc
+# (Chebyshev fit, relative error < 1.2e-7 everywhere) on the vectorizable exp; float64 keeps math.erf.
+_E = [np.float32(c) for c in (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807,
+                              -1.13520398, 1.48851587, -0.82215223, 0.17087277)]
+_E0, _E1, _E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9 = _E
+
+
+@numba.njit(parallel=True, cache=True)
+def _bias_gelu_kernel(y, b, fast):
+    # y [N, I] in place: v = y + b; 0.5 v (1 + erf(v / sqrt 2))
+    N, I = y.shape
+    half, one, r2 = y.dtype.type(0.5), y.dtype.type(1.0), y.dtype.type(1.0 / math.sqrt(2.0))
+    for n in prange(N):
+        o = y[n]
+        if not fast:
+            for c in range(I):
+                v = o[c] + b[c]
+                o[c] = half * v * (one + math.erf(v * r2))
+            continue
+        tb, eb, ib = np.empty(I, np.float32), np.empty(I, np.float32), np.empty(I, np.int32)
+        for c in range(I):
+            v = o[c] + b[c]
+            o[c] = v
+            u = -v * r2
+            t = np.float32(1.0) / (np.float32(1.0) + np.float32(0.5) * abs(u))
+            tb[c] = t
+            eb[c] = -u * u + (_E0 + t * (_E1 + t * (_E2 + t * (_E3 + t * (_E4 + t * (_E5 + t * (
+                _E6 + t * (_E7 + t * (_E8 + t * _E9)))))))))
+        _exp_row_f32(eb, eb, ib)
+        for c in range(I):
+            e = tb[c] * eb[c]                                   # erfc(|u|)
+            u_neg = o[c] > 0                                    # u < 0  <=>  v > 0
+            o[c] = half * o[c] * (np.float32(2.0) - e if u_neg else e)
+
+
+def bias_gelu_(y2d: NDArray, bias: NDArray) -> NDArray:
+    """In place on a C-contiguous [N, I]: y = gelu(y + bias) (exact, erf); twin: ops.gelu(y + bias)."""
+    assert y2d.flags.c_contiguous and y2d.ndim == 2
+    with _launch():
+        _bias_gelu_kernel(y2d, bias, y2d.dtype == np.float32)
+    return y2d

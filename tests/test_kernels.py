@@ -1,0 +1,270 @@
+"""refalign.kernels (Numba) against their readable NumPy twins, on odd shapes, strides, paddings, batches, dtypes
+and non-contiguous inputs; then the two fast tower paths against the reference paths; then thread safety.
+
+Error measure: rel = max|kernel - twin| / max|twin|; float64 <= 1e-12 (same formulas, rounding only), float32
+<= 1e-5 (float32 rounding over sums of up to a few hundred terms; the float32 swish uses a polynomial exp, ~1 ulp).
+One-hot inputs with power-of-two weights make every product and sum exact, so padding and stride offsets must agree
+bit for bit.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from refalign import kernels as K
+from refalign import ops
+from refalign.vision_model import conv2d, depthwise_conv2d, depthwise_padding, pad2d
+
+TOL = {np.float64: 1e-12, np.float32: 1e-5}
+DTYPES = (np.float32, np.float64)
+
+
+def _rel(a, b) -> float:
+    assert a.shape == b.shape and a.dtype == b.dtype, (a.shape, a.dtype, b.shape, b.dtype)
+    scale = float(np.abs(b).max())
+    return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max()) / (scale if scale > 0 else 1.0)
+
+
+def _bn_params(rng, c, dtype):
+    return (rng.uniform(0.5, 1.5, c).astype(dtype), rng.normal(0, 0.3, c).astype(dtype),
+            rng.normal(0, 0.3, c).astype(dtype), rng.uniform(0.5, 2.0, c).astype(dtype))
+
+
+def _nhwc_noncontiguous(x_nchw):
+    """An NHWC view of x that is not C-contiguous (a transposed view of a strided slice)."""
+    big = np.repeat(x_nchw, 2, axis=3)            # [B, C, H, 2W]
+    return big[:, :, :, ::2].transpose(0, 2, 3, 1)  # [B, H, W, C], strides all over the place
+
+
+# ------------------------------------------------------------------------------------------ depthwise
+def _fits(k, stride, adjust, shape) -> bool:
+    """Whether a [B, H, W, C] map, once padded, is at least one kernel wide (smaller maps have no output)."""
+    _, h, w, _ = shape
+    pad = depthwise_padding(k, stride, adjust)
+    return h + pad[0] + pad[1] >= k and w + pad[2] + pad[3] >= k
+
+
+DEPTHWISE_CASES = [(k, stride, adjust, shape) for k in (3, 5) for stride, adjust in ((1, True), (2, True), (2, False))
+                   for shape in ((1, 7, 9, 5), (3, 13, 5, 4), (1, 2, 1, 3), (3, 1, 1, 2))
+                   if _fits(k, stride, adjust, shape)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k,stride,adjust,shape", DEPTHWISE_CASES)
+@pytest.mark.parametrize("fold", [True, False])
+def test_depthwise_bn_swish_matches_twin(dtype, k, stride, adjust, shape, fold):
+    b, h, w, c = shape
+    pad = depthwise_padding(k, stride, adjust)
+    rng = np.random.default_rng(k * 100 + h * 10 + w)
+    x = rng.standard_normal((b, c, h, w)).astype(dtype)           # NCHW, the twin's layout
+    wt = rng.standard_normal((c, 1, k, k)).astype(dtype)
+    gamma, beta, mean, var = _bn_params(rng, c, dtype)
+    ref = ops.swish(ops.batch_norm(depthwise_conv2d(x, wt, stride, pad), gamma, beta, mean, var, 1e-3))
+    got, means = K.depthwise_bn_swish(_nhwc_noncontiguous(x), wt, stride, pad,
+                                      *K.bn_vectors(gamma, beta, mean, var, 1e-3, fold))
+    assert got.shape == (b, ref.shape[2], ref.shape[3], c)
+    assert _rel(got.transpose(0, 3, 1, 2), ref) <= TOL[dtype]
+    assert _rel(means, ref.mean(axis=(2, 3))) <= TOL[dtype]
+
+
+@pytest.mark.parametrize("k,stride,adjust", [(3, 1, True), (5, 1, True), (3, 2, True), (5, 2, True), (5, 2, False)])
+def test_depthwise_padding_offsets_exact(k, stride, adjust):
+    """One-hot inputs, power-of-two weights, identity batch norm, no activation: every sum is exact."""
+    pad = depthwise_padding(k, stride, adjust)
+    c, h, w = 2, 7, 6
+    wt = (2.0 ** -np.arange(k * k * c)).reshape(c, 1, k, k)  # each tap a distinct power of two
+    ident = (np.zeros(c), np.ones(c), np.zeros(c))
+    for pos in [(0, 0), (h - 1, w - 1), (3, 2), (0, w - 1), (h - 1, 0)]:
+        x = np.zeros((1, c, h, w))
+        x[0, :, pos[0], pos[1]] = 1.0
+        ref = depthwise_conv2d(x, wt, stride, pad)
+        got, _ = K.depthwise_bn_swish(x.transpose(0, 2, 3, 1), wt, stride, pad, *ident, act=False)
+        np.testing.assert_array_equal(got.transpose(0, 3, 1, 2), ref)
+
+
+# ------------------------------------------------------------------------------------------ stem
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 7, 9), (3, 13, 5), (1, 4, 4), (3, 3, 3)])
+@pytest.mark.parametrize("fold", [True, False])
+def test_stem_bn_swish_matches_twin(dtype, shape, fold):
+    b, h, w = shape
+    rng = np.random.default_rng(h * 10 + w)
+    x = rng.standard_normal((b, 3, h, w)).astype(dtype)
+    wt = rng.standard_normal((8, 3, 3, 3)).astype(dtype)
+    gamma, beta, mean, var = _bn_params(rng, 8, dtype)
+    ref = ops.swish(ops.batch_norm(conv2d(pad2d(x, (0, 1, 0, 1)), wt, 2), gamma, beta, mean, var, 1e-3))
+    got = K.stem_bn_swish(_nhwc_noncontiguous(x), wt, 2, (0, 1, 0, 1), *K.bn_vectors(gamma, beta, mean, var, 1e-3, fold))
+    assert _rel(got.transpose(0, 3, 1, 2), ref) <= TOL[dtype]
+
+
+def test_stem_padding_offsets_exact():
+    wt = (2.0 ** -np.arange(4 * 3 * 9)).reshape(4, 3, 3, 3)
+    ident = (np.zeros(4), np.ones(4), np.zeros(4))
+    for h, w in [(6, 6), (7, 5)]:
+        for pos in [(0, 0), (h - 1, w - 1), (2, 3)]:
+            x = np.zeros((1, 3, h, w))
+            x[0, 1, pos[0], pos[1]] = 1.0
+            ref = ops.swish(conv2d(pad2d(x, (0, 1, 0, 1)), wt, 2))
+            got = K.stem_bn_swish(x.transpose(0, 2, 3, 1), wt, 2, (0, 1, 0, 1), *ident)
+            assert _rel(got.transpose(0, 3, 1, 2), ref) <= 1e-15  # the conv is exact; swish's exp rounds
+
+
+# ------------------------------------------------------------------------------------------ elementwise
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act,residual", [(True, False), (False, True), (False, False)])
+@pytest.mark.parametrize("n,c", [(1, 1), (37, 13), (100, 65)])
+def test_affine_act_matches_batch_norm(dtype, act, residual, n, c):
+    rng = np.random.default_rng(n + c)
+    y = (rng.standard_normal((n, c)) * 4).astype(dtype)
+    res = rng.standard_normal((n, c)).astype(dtype)
+    gamma, beta, mean, var = _bn_params(rng, c, dtype)
+    ref = ops.batch_norm(y, gamma, beta, mean, var, 1e-3, channel_axis=1)
+    ref = ops.swish(ref) if act else ref
+    ref = ref + res if residual else ref
+    for fold in (True, False):
+        got = K.affine_act_(y.copy(), *K.bn_vectors(gamma, beta, mean, var, 1e-3, fold), act=act,
+                            residual=res if residual else None)
+        assert _rel(got, ref) <= TOL[dtype]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_float32_swish_extremes(dtype):
+    x = np.concatenate([np.linspace(-120, 120, 4001), [0.0, -0.0, 1e-30, -1e-30]]).astype(dtype)[None]
+    got = K.affine_act_(x.copy(), np.zeros(x.shape[1], dtype), np.ones(x.shape[1], dtype),
+                        np.zeros(x.shape[1], dtype), act=True)
+    ref = ops.swish(x.astype(np.float64))
+    assert np.all(np.isfinite(got))
+    assert np.abs(got - ref).max() <= 4 * np.finfo(dtype).eps * np.maximum(np.abs(ref), 1e-30).max()
+    big = np.abs(ref) > 1e-20
+    assert (np.abs(got - ref)[big] / np.abs(ref[big])).max() <= (1e-6 if dtype == np.float32 else 1e-14)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1, 5), (3, 7, 13), (2, 64, 768)])
+@pytest.mark.parametrize("residual", [True, False])
+def test_layer_norm_residual_matches_twin(dtype, shape, residual):
+    rng = np.random.default_rng(shape[-1])
+    x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
+    r = rng.standard_normal(shape).astype(dtype)
+    w, b = rng.standard_normal(shape[-1]).astype(dtype), rng.standard_normal(shape[-1]).astype(dtype)
+    ref = ops.layer_norm(x + r if residual else x, w, b, 1e-12)
+    got = K.layer_norm_residual(x[..., ::-1][..., ::-1], r if residual else None, w, b, 1e-12)  # non-contiguous-safe
+    assert _rel(got, ref) <= TOL[dtype]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bias_gelu_matches_twin(dtype):
+    rng = np.random.default_rng(1)
+    y = (rng.standard_normal((13, 31)) * 3).astype(dtype)
+    b = rng.standard_normal(31).astype(dtype)
+    assert _rel(K.bias_gelu_(y.copy(), b), ops.gelu(y + b)) <= TOL[dtype]
+    # over the range, elementwise relative to the float64 formula.  float32: the erfc fit (< 1.2e-7) plus the float32
+    # rounding of its exponent -u^2 (~ulp(u^2) = 1e-6 at x = -4.5); the float32 twin itself cancels there (~1e-2).
+    # Below x = -5 the formula itself cancels (1 + erf(x/sqrt 2) < 6e-7 from float64 terms near 1): absolute there.
+    x = np.concatenate([np.linspace(-30, 30, 6001), [0.0, 1e-20, -1e-20]]).astype(dtype)[None]
+    got, ref = K.bias_gelu_(x.copy(), np.zeros(x.shape[1], dtype)), ops.gelu(x.astype(np.float64))
+    sig = (np.abs(ref) > 1e-30) & (x > -5)
+    assert (np.abs(got - ref)[sig] / np.abs(ref[sig])).max() <= (5e-6 if dtype == np.float32 else 1e-14)
+    assert np.abs(got - ref)[x <= -5].max() <= 1e-6
+
+
+@pytest.mark.parametrize("m,n", [(5, 17), (17, 5), (1, 1)])
+def test_matmul_wt_both_orientations(m, n):
+    from refalign.vision_model import _matmul_wt
+    rng = np.random.default_rng(m)
+    x, w = rng.standard_normal((m, 9)), rng.standard_normal((n, 9))
+    got = _matmul_wt(x, w)
+    assert got.flags.c_contiguous
+    np.testing.assert_allclose(got, x @ w.T, rtol=1e-13, atol=1e-13)
+
+
+# ------------------------------------------------------------------------------------------ whole towers
+@pytest.fixture(scope="module")
+def tiny(tiny_dir):
+    from refalign import AlignModel
+    return AlignModel.from_pretrained(tiny_dir, dtype=np.float64)  # cast per test to the dtype under test
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bsz,h,w", [(1, 33, 33), (3, 61, 47), (3, 32, 32)])
+def test_vision_fast_path_matches_reference(tiny, dtype, bsz, h, w):
+    from refalign import vision_model as V
+    params = {k: v.astype(dtype) for k, v in tiny.params.items()}
+    cfg = tiny.config.vision_config
+    px = np.random.default_rng(h).standard_normal((bsz, 3, h, w)).astype(dtype)
+    got, got_hidden = V._blocks_nhwc(params, cfg, px, "vision_model.", True)
+    ref, ref_hidden = V._blocks_reference(params, cfg, px, "vision_model.", True)
+    assert len(got_hidden) == len(ref_hidden) > 2
+    for a, b in zip(got_hidden + [got], ref_hidden + [ref]):
+        assert a.flags.c_contiguous
+        assert _rel(a, b) <= 10 * TOL[dtype]  # ~20 chained layers of rounding
+    assert got is got_hidden[-1]
+    last, none = V._blocks_nhwc(params, cfg, px, "vision_model.", False)
+    assert none is None
+    np.testing.assert_array_equal(last, got)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_text_fast_layer_matches_encoder_layer(tiny, dtype):
+    from refalign import text_model as T
+    params = {k: v.astype(dtype) for k, v in tiny.params.items()}
+    cfg = tiny.config.text_config
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, cfg.vocab_size, (3, 11))
+    keep = np.ones((3, 11))
+    keep[1, 7:] = 0
+    mask_bias = ((1 - keep.astype(dtype)) * np.finfo(dtype).min)[:, None, None, :]
+    x = T.embeddings(params, "text_model.embeddings.", ids, np.zeros_like(ids), cfg.layer_norm_eps)
+    for act_name in ("gelu", "relu"):
+        act = ops.activation(act_name)
+        got, got_p = T._encoder_layer_fast(params, "text_model.encoder.layer.0.", x, mask_bias, cfg, act)
+        ref, ref_p = T.encoder_layer(params, "text_model.encoder.layer.0.", x, mask_bias, cfg, act)
+        assert _rel(got, ref) <= TOL[dtype] and _rel(got_p, ref_p) <= TOL[dtype]
+
+
+# ------------------------------------------------------------------------------------------ threads
+THREADS_SCRIPT = textwrap.dedent("""
+    import sys, threading
+    import numpy as np
+    from refalign import AlignModel
+    from refalign.text_model import text_forward
+    from refalign.vision_model import vision_forward
+    m = AlignModel.from_pretrained(sys.argv[1])
+    vc, tc = m.config.vision_config, m.config.text_config
+    rng = np.random.default_rng(0)
+    px = [rng.standard_normal((2, 3, 40 + 3 * i, 37)).astype(np.float32) for i in range(4)]
+    ids = [rng.integers(0, tc.vocab_size, (3, 9 + i)) for i in range(4)]
+    def run(i):
+        return (vision_forward(m.params, vc, px[i]).pooler_output,
+                text_forward(m.params, tc, ids[i]).last_hidden_state)
+    serial = [run(i) for i in range(4)]
+    results = [[None] * 4 for _ in range(3)]
+    def worker(rep, i):
+        for _ in range(3):
+            results[rep][i] = run(i)
+    threads = [threading.Thread(target=worker, args=(rep, i)) for rep in range(3) for i in range(4)]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    for rep in range(3):
+        for i in range(4):
+            for a, b in zip(results[rep][i], serial[i]):
+                assert np.array_equal(a, b), (rep, i)
+    print("THREADS OK")
+""")
+
+
+@pytest.mark.parametrize("layer", ["workqueue", "default"])
+def test_concurrent_forwards_from_threads_are_safe_and_identical(tiny_dir, layer):
+    """12 threads (4 distinct inputs) call vision_forward and text_forward directly (no AlignModel lock); a process
+    abort from numba's threading layer would show as a non-zero exit here instead of killing pytest.  "workqueue"
+    aborts on concurrent launches unless refalign.kernels serialises them (checked: without _LOCK it exits -6)."""
+    env = dict(os.environ, NUMBA_NUM_THREADS="2", NUMBA_THREADING_LAYER=layer)
+    r = subprocess.run([sys.executable, "-c", THREADS_SCRIPT, str(tiny_dir)], capture_output=True, text=True,
+                       env=env, timeout=600)
+    assert r.returncode == 0, f"exit {r.returncode}\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}"
+    assert "THREADS OK" in r.stdout
