@@ -141,12 +141,19 @@ def main(argv=None) -> int:
                                                                lambda: tmodel.get_image_features(pixel_values=tpx),
                                                                args.repeats))
     if "text" not in args.skip:
-        enc = proc(text=[f"{t} number {i}" for i, t in enumerate(TEXTS5 + TEXTS5[:3])])
-        tenc = {k: torch.from_numpy(v) for k, v in enc.items()}
-        with torch.no_grad():
-            row("text tower 8x64 tokens (float32)", *side_by_side(
-                lambda: model.get_text_features(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]),
-                lambda: tmodel.get_text_features(**tenc), args.repeats))
+        # (a) what users run: 8 captions, AlignProcessor's padding to 64 (refalign skips all-padding columns);
+        # (b) the worst case for refalign: 8 texts of 64 real tokens each, nothing to skip.
+        captions = [f"{t} number {i}" for i, t in enumerate(TEXTS5 + TEXTS5[:3])]
+        long_texts = [" ".join([c] * 20) for c in captions]
+        for label, texts in (("text tower 8 captions padded to 64 (float32)", captions),
+                             ("text tower 8x64 real tokens (float32)", long_texts)):
+            enc = proc(text=texts, truncation=True)
+            assert enc["input_ids"].shape == (8, 64)
+            tenc = {k: torch.from_numpy(v) for k, v in enc.items()}
+            with torch.no_grad():
+                row(label, *side_by_side(
+                    lambda: model.get_text_features(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]),
+                    lambda: tmodel.get_text_features(**tenc), args.repeats))
     if "tokenizer" not in args.skip:
         import corpus
         lines = list(corpus.build_corpus()[:50000])

@@ -63,8 +63,11 @@ def similarity(image, texts, model=None, dtype=np.float32) -> NDArray:
     m, proc = load(model, dtype)
     many = isinstance(image, (list, tuple))
     inputs = proc(text=texts, images=list(image) if many else [image], dtype=m.dtype)
-    out = m(**inputs)
-    probs = softmax(out.logits_per_image, axis=-1)   # [n_images, n_texts]
+    # the forward pass's logits, from the two feature calls (which skip the captions' padding columns)
+    text_embeds = l2_normalize(m.get_text_features(inputs["input_ids"], inputs["attention_mask"],
+                                                   inputs["token_type_ids"]))
+    image_embeds = l2_normalize(m.get_image_features(inputs["pixel_values"]))
+    probs = softmax(m.logits(text_embeds, image_embeds).T, axis=-1)   # [n_images, n_texts]
     return probs if many else probs[0]
 
 

@@ -155,14 +155,33 @@ class AlignModel:
                       self.params["text_projection.bias"])  # [B, hidden] -> [B, projection_dim]
 
     def get_text_features(self, input_ids, attention_mask=None, token_type_ids=None) -> NDArray:
-        """Unnormalised text embeddings [B, projection_dim], as transformers' get_text_features."""
-        out = self.text_model(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        """Unnormalised text embeddings [B, projection_dim], as transformers' get_text_features.
+
+        Trailing columns that are padding in every row are dropped first: no real token attends to a masked key (its
+        softmax weight is exactly 0) and the feed-forward acts on each position alone, so the [CLS] row is the same
+        (up to BLAS rounding) for a fraction of the work -- AlignProcessor pads every caption to 64 tokens."""
+        ids = self._ids("input_ids", input_ids)
+        if ids is None:
+            raise ValueError("input_ids is required")
+        mask = self._ids("attention_mask", attention_mask, like=ids)
+        types = self._ids("token_type_ids", token_type_ids, like=ids)
+        if mask is not None:
+            used = np.flatnonzero(mask.any(axis=0))
+            length = int(used[-1]) + 1 if used.size else ids.shape[1]
+            ids, mask = ids[:, :length], mask[:, :length]
+            types = None if types is None else types[:, :length]
+        out = self.text_model(ids, attention_mask=mask, token_type_ids=types)
         return self._project_text(out.last_hidden_state)
 
     def get_image_features(self, pixel_values) -> NDArray:
         """Unnormalised image embeddings [B, projection_dim] (the pooled last feature map; ALIGN has no image
         projection layer)."""
         return self.vision_model(pixel_values).pooler_output
+
+    def logits(self, text_embeds: NDArray, image_embeds: NDArray) -> NDArray:
+        """logits_per_text [n_texts, n_images] from L2-normalised embeddings: the cosine similarity divided by the
+        learned temperature (a plain scalar, not the exp of a logit scale)."""
+        return (text_embeds @ image_embeds.T) / self.temperature
 
     # ----------------------------------------------------------------- forward
     def __call__(self, input_ids=None, pixel_values=None, attention_mask=None, token_type_ids=None,
@@ -176,8 +195,7 @@ class AlignModel:
                                    output_hidden_states=output_hidden_states, output_attentions=output_attentions)
         image_embeds = l2_normalize(vision_out.pooler_output)                   # [n_images, D]
         text_embeds = l2_normalize(self._project_text(text_out.last_hidden_state))  # [n_texts, D]
-        # cosine similarity divided by the learned temperature (a plain scalar, not exp of a logit scale)
-        logits_per_text = (text_embeds @ image_embeds.T) / self.temperature    # [n_texts, n_images]
+        logits_per_text = self.logits(text_embeds, image_embeds)                # [n_texts, n_images]
         logits_per_image = logits_per_text.T                                    # [n_images, n_texts]
         loss = align_loss(logits_per_text) if return_loss else None
         return AlignOutput(loss=loss, logits_per_image=logits_per_image, logits_per_text=logits_per_text,

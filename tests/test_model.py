@@ -143,3 +143,18 @@ def test_public_api_is_exported():
     for name in ("AlignModel", "AlignProcessor", "similarity", "classify", "embed_images", "embed_texts",
                  "read_torch_checkpoint", "BertTokenizer", "EfficientNetImageProcessor", "compare", "make_golden"):
         assert callable(getattr(refalign, name)), name
+
+
+@pytest.mark.parametrize("dtype,tol", [("float64", 1e-13), ("float32", 1e-5)])
+def test_text_features_skip_padding_columns_exactly(tiny_dir, dtype, tol):
+    """get_text_features drops columns that are padding in every row; the features equal the [CLS] projection of the
+    full padded forward (what transformers computes) up to rounding."""
+    model = AlignModel.from_pretrained(tiny_dir, dtype=dtype)
+    proc = AlignProcessor.from_pretrained(tiny_dir)
+    enc = proc(text=["a photo of a cat", "two dogs playing in the snow at night"])
+    assert enc["input_ids"].shape[1] == 64 and enc["attention_mask"][:, 20:].sum() == 0
+    full = model.text_model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]).last_hidden_state
+    want = model._project_text(full)
+    got = model.get_text_features(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
+    assert rel_err(got, want) <= tol
+    assert rel_err(model.get_text_features(enc["input_ids"]), want) > 1e-3   # without the mask, padding is real
