@@ -43,9 +43,9 @@ def compute_dtype(dtype) -> np.dtype:
     try:
         dt = np.dtype(dtype)
     except TypeError:
-        raise ValueError(f"dtype={dtype!r} is not a NumPy dtype; use float32 or float64") from None
+        raise ValueError(f"dtype={dtype!r} is not a NumPy dtype; the compute dtype must be float32 or float64") from None
     if dt not in (np.float32, np.float64):
-        raise ValueError(f"dtype={dtype!r}: only float32 and float64 are compute dtypes")
+        raise ValueError(f"dtype={dtype!r}: the compute dtype must be float32 or float64")
     return dt
 
 

@@ -51,12 +51,9 @@ ALIGN_BASE_SETTINGS: dict[str, Any] = {
 # What transformers' EfficientNetImageProcessorPil uses for a setting that the file lacks or sets to null
 # (its class attributes, plus default_to_square from the base class).
 PROCESSOR_CLASS_DEFAULTS: dict[str, Any] = {
-    "do_resize": True,
-    "size": {"height": 346, "width": 346},
+    **ALIGN_BASE_SETTINGS,
     "resample": 3,  # PIL bicubic
     "do_center_crop": False,
-    "crop_size": {"height": 289, "width": 289},
-    "do_rescale": True,
     "rescale_factor": 1 / 255,
     "rescale_offset": False,
     "do_normalize": True,

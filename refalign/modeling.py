@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from .checkpoint import compute_dtype  # noqa: F401  (re-exported: one definition of the compute dtypes)
 from .config import AlignConfig
 from .ops import linear, log_softmax
 from .text_model import TextOutput, text_forward
@@ -34,17 +35,6 @@ class AlignOutput:
 
     def __getitem__(self, key: str):
         return getattr(self, key)
-
-
-def compute_dtype(dtype) -> np.dtype:
-    """Any NumPy spelling of float32 / float64 ("float32", "f8", np.float64, ...) -> np.dtype; anything else refused."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}") from None
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"dtype must be float32 or float64, got {dt}")
-    return dt
 
 
 def l2_normalize(x: NDArray) -> NDArray:

@@ -27,8 +27,8 @@ import os
 
 import numpy as np
 import pytest
-from safetensors import safe_open
 
+from refalign.checkpoint import load_state_dict
 from refalign.config import AlignTextConfig, load_config
 from refalign.errors import CheckpointError
 from refalign.ops import linear
@@ -58,14 +58,10 @@ SENTENCES = [  # for the MiniLM checks
 # ------------------------------------------------------------------------------------------------ helpers
 
 def load_weights(path: str, dtype, prefixes: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
-    """Test-only reader: safetensors file -> dict of arrays, floating tensors cast to the compute dtype."""
-    out = {}
-    with safe_open(path, "np") as f:
-        for k in f.keys():
-            if prefixes is None or k.startswith(prefixes):
-                t = f.get_tensor(k)
-                out[k] = t.astype(dtype) if np.issubdtype(t.dtype, np.floating) else t
-    return out
+    """The tensors of a checkpoint file (refalign's loader, not checked against an ALIGN config, so plain BertModel
+    checkpoints load too), floating ones in the compute dtype, optionally only those under `prefixes`."""
+    state = load_state_dict(path, dtype)
+    return {k: v for k, v in state.items() if prefixes is None or k.startswith(prefixes)}
 
 
 def check(name: str, a, b, rel: float, atol: float, rtol: float) -> dict:

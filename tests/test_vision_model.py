@@ -18,12 +18,13 @@ meaningless.) The full-size tests check:
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import numpy as np
 import pytest
 
+from helpers import rel_err
 from refalign.architecture import block_specs
+from refalign.checkpoint import load_state_dict
 from refalign.config import load_config
 from refalign.errors import CheckpointError
 from refalign.vision_model import (VisionOutput, conv1x1, conv2d, depthwise_conv2d, depthwise_padding,
@@ -37,10 +38,8 @@ SENSITIVITY_PERTURBATION = {np.float64: 1e-15, np.float32: 1e-7}
 
 # ------------------------------------------------------------------------------------------------- helpers
 def _load_vision(directory: str, dtype) -> dict[str, np.ndarray]:
-    """The vision tensors of a safetensors checkpoint, cast to the compute dtype (test-only, not the strict loader)."""
-    from safetensors.numpy import load_file
-    raw = load_file(os.path.join(directory, "model.safetensors"))
-    return {k: v.astype(dtype) for k, v in raw.items() if k.startswith("vision_model.")}
+    """The vision tensors of a checkpoint through refalign's loader, in the compute dtype."""
+    return {k: v for k, v in load_state_dict(directory, dtype).items() if k.startswith("vision_model.")}
 
 
 def _photos_pixels(photos, size: int, names=("chelsea", "coffee"), width: int | None = None) -> np.ndarray:
@@ -53,10 +52,7 @@ def _photos_pixels(photos, size: int, names=("chelsea", "coffee"), width: int | 
     return np.stack(out)
 
 
-def _rel(a: np.ndarray, b: np.ndarray) -> float:
-    scale = float(np.abs(b).max())
-    diff = float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max())
-    return diff / scale if scale > 0 else diff
+_rel = rel_err  # max|a - b| / max|b|, shared with the other parity tests
 
 
 def _check(name: str, a: np.ndarray, b: np.ndarray, tol: float, atol_frac: float = 0.1) -> float:
