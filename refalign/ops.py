@@ -35,12 +35,8 @@ def quick_gelu(x: NDArray) -> NDArray:
 
 def sigmoid(x: NDArray) -> NDArray:
     """1 / (1 + exp(-x)), written so that neither branch overflows."""
-    out = np.empty_like(x)
-    pos = x >= 0
-    out[pos] = 1 / (1 + np.exp(-x[pos]))
-    e = np.exp(x[~pos])
-    out[~pos] = e / (1 + e)
-    return out
+    e = np.exp(-np.abs(x))                      # e^-x for x >= 0, e^x for x < 0: at most 1, never overflows
+    return np.where(x >= 0, 1, e) / (1 + e)     # 1 / (1 + e^-x)  |  e^x / (1 + e^x)
 
 
 def swish(x: NDArray) -> NDArray:

@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 from .architecture import BlockSpec, block_specs, stem_channels, vision_shapes
 from .config import AlignVisionConfig
 from .errors import CheckpointError
+from .gemm import matmul_wt, single_threaded_blas
 from .ops import activation, batch_norm, sigmoid, swish
 
 Pad = tuple[int, int, int, int]  # zero padding (top, bottom, left, right)
@@ -314,27 +315,35 @@ def _nchw(x: NDArray) -> NDArray:
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))  # [B, H, W, C] -> [B, C, H, W]
 
 
-def _matmul_wt(x: NDArray, w: NDArray) -> NDArray:
-    """x @ w.T as a C-contiguous [M, N] (x [M, K], w [N, K]).  OpenBLAS is several times faster here when the
-    longer side of the product is its first axis, so a short, wide product is computed as (w @ x.T).T."""
-    if x.shape[0] >= w.shape[0]:
-        return x @ w.T
-    return np.ascontiguousarray((w @ x.T).T)
+# Below this many elements the projection's batch norm (+ residual) runs as NumPy in-place ops: a parallel kernel
+# launch costs ~0.1 ms, four NumPy passes over 100k float32 values about as much.
+_SMALL_EPILOGUE = 100_000
 
 
 def _blocks_nhwc(params, cfg, pixel_values, prefix, output_hidden_states):
     """stem -> blocks through refalign.kernels, NHWC inside; returns what _blocks_reference does (NCHW).
 
     Same maths as stem / mbconv_block; float32 folds each batch norm's mean into its shift (see kernels.bn_vectors),
-    float64 keeps ops.batch_norm's formula.  The squeeze-excite gate multiplies the projection weights' input
-    columns instead of the (much larger) feature map: (x * g) @ W.T = x @ (W * g).T, per image."""
+    float64 keeps ops.batch_norm's formula.  The squeeze-excite gate multiplies whichever is smaller: the feature
+    map (as squeeze_excite does) or the projection weights' input columns, (x * g) @ W.T = x @ (W * g).T."""
+    with single_threaded_blas():  # the 1x1 products split over refalign's threads (see refalign.gemm)
+        return _blocks_nhwc_run(params, cfg, pixel_values, prefix, output_hidden_states)
+
+
+def _blocks_nhwc_run(params, cfg, pixel_values, prefix, output_hidden_states):
     from . import kernels as K
     dt, eps = pixel_values.dtype, cfg.batch_norm_eps
     fold = dt == np.float32
 
-    def bn(name: str):
-        return K.bn_vectors(params[name + ".weight"], params[name + ".bias"], params[name + ".running_mean"],
-                            params[name + ".running_var"], eps, fold)
+    # every batch norm's (a, s, t) vectors, computed together (kernels.bn_vectors_many)
+    names = [prefix + "embeddings.batchnorm"] + [
+        f"{prefix}encoder.blocks.{spec.index}.{module}" for spec in block_specs(cfg)
+        for module in (("expansion.expand_bn",) if spec.expand else ()) + ("depthwise_conv.depthwise_norm",
+                                                                            "projection.project_bn")]
+    vectors = dict(zip(names, K.bn_vectors_many(
+        [tuple(params[n + suffix] for suffix in (".weight", ".bias", ".running_mean", ".running_var"))
+         for n in names], eps, fold)))
+    bn = vectors.__getitem__
 
     p = prefix + "embeddings."
     x = np.ascontiguousarray(pixel_values.transpose(0, 2, 3, 1))  # NCHW -> NHWC, once: [B, H, W, 3]
@@ -348,7 +357,7 @@ def _blocks_nhwc(params, cfg, pixel_values, prefix, output_hidden_states):
         if spec.expand:
             w = params[bp + "expansion.expand_conv.weight"]
             e = w.shape[0]
-            y = _matmul_wt(h.reshape(b * hh * ww, c), w.reshape(e, c))  # [B*H*W, in] -> [B*H*W, E]
+            y = matmul_wt(h.reshape(b * hh * ww, c), w.reshape(e, c))  # [B*H*W, in] -> [B*H*W, E]
             h = K.affine_act_(y, *bn(bp + "expansion.expand_bn"), act=True).reshape(b, hh, ww, e)
         pad = depthwise_padding(spec.kernel_size, spec.stride, spec.adjust_padding)
         h, means = K.depthwise_bn_swish(h, params[bp + "depthwise_conv.depthwise_conv.weight"], spec.stride, pad,
@@ -360,9 +369,20 @@ def _blocks_nhwc(params, cfg, pixel_values, prefix, output_hidden_states):
         b, hh, ww, e = h.shape
         wp = params[bp + "projection.project_conv.weight"]
         wp = wp.reshape(wp.shape[0], e)                     # [out, E]
-        y = np.concatenate([_matmul_wt(h[i].reshape(hh * ww, e), wp * gate[i]) for i in range(b)]) if b > 1 \
-            else _matmul_wt(h.reshape(hh * ww, e), wp * gate[0])  # [B*H'*W', E] -> [B*H'*W', out]
-        K.affine_act_(y, *bn(bp + "projection.project_bn"), act=False, residual=inp if spec.residual else None)
+        if hh * ww <= wp.shape[0]:  # small map: scale the map, as squeeze_excite does, one product for the batch
+            y = matmul_wt((h * gate[:, None, None, :]).reshape(b * hh * ww, e), wp)  # -> [B*H'*W', out]
+        else:  # large map: scale the weights' input columns instead, (x * g) @ W.T = x @ (W * g).T, per image
+            y = np.concatenate([matmul_wt(h[i].reshape(hh * ww, e), wp * gate[i]) for i in range(b)]) if b > 1 \
+                else matmul_wt(h.reshape(hh * ww, e), wp * gate[0])
+        bn_p = bn(bp + "projection.project_bn")
+        if y.size <= _SMALL_EPILOGUE:  # NumPy in place, same formula; cheaper than waking the kernel's threads
+            y -= bn_p[0]
+            y *= bn_p[1]
+            y += bn_p[2]
+            if spec.residual:
+                y += inp.reshape(y.shape)
+        else:
+            K.affine_act_(y, *bn_p, act=False, residual=inp if spec.residual else None)
         h = y.reshape(b, hh, ww, wp.shape[0])
         if hidden is not None:
             hidden.append(h)

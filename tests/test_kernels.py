@@ -50,7 +50,8 @@ def _fits(k, stride, adjust, shape) -> bool:
 
 
 DEPTHWISE_CASES = [(k, stride, adjust, shape) for k in (3, 5) for stride, adjust in ((1, True), (2, True), (2, False))
-                   for shape in ((1, 7, 9, 5), (3, 13, 5, 4), (1, 2, 1, 3), (3, 1, 1, 2))
+                   for shape in ((1, 7, 9, 5), (3, 13, 5, 4), (1, 2, 1, 3), (3, 1, 1, 2),
+                                 (1, 4, 333, 7), (2, 3, 5, 1100))  # rows of several blocks; one pixel a block
                    if _fits(k, stride, adjust, shape)]
 
 
@@ -115,6 +116,27 @@ def test_stem_padding_offsets_exact():
 
 
 # ------------------------------------------------------------------------------------------ elementwise
+@pytest.mark.parametrize("fold", [True, False])
+def test_bn_vectors_many_equals_one_by_one(fold):
+    rng = np.random.default_rng(7)
+    layers = [_bn_params(rng, c, np.float32) for c in (1, 64, 7, 3840)]
+    for got, layer in zip(K.bn_vectors_many(layers, 1e-3, fold), layers):
+        for g, ref in zip(got, K.bn_vectors(*layer, 1e-3, fold)):
+            assert g.dtype == ref.dtype and np.array_equal(g, ref)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sigmoid_is_the_two_branch_formula_without_overflow(dtype):
+    x = np.concatenate([np.linspace(-1000, 1000, 20001), [0.0, -0.0, 1e-30, -1e-30]]).astype(dtype)
+    ref = np.empty_like(x)  # the textbook stable form, branch by branch
+    pos = x >= 0
+    ref[pos] = 1 / (1 + np.exp(-x[pos]))
+    ref[~pos] = np.exp(x[~pos]) / (1 + np.exp(x[~pos]))
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # underflow to 0 is the right answer
+        got = ops.sigmoid(x)
+    assert got.dtype == dtype and np.array_equal(got, ref)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("act,residual", [(True, False), (False, True), (False, False)])
 @pytest.mark.parametrize("n,c", [(1, 1), (37, 13), (100, 65)])
@@ -173,14 +195,52 @@ def test_bias_gelu_matches_twin(dtype):
     assert np.abs(got - ref)[x <= -5].max() <= 1e-6
 
 
-@pytest.mark.parametrize("m,n", [(5, 17), (17, 5), (1, 1)])
-def test_matmul_wt_both_orientations(m, n):
-    from refalign.vision_model import _matmul_wt
-    rng = np.random.default_rng(m)
-    x, w = rng.standard_normal((m, 9)), rng.standard_normal((n, 9))
-    got = _matmul_wt(x, w)
-    assert got.flags.c_contiguous
-    np.testing.assert_allclose(got, x @ w.T, rtol=1e-13, atol=1e-13)
+@pytest.mark.parametrize("split", [False, True])
+@pytest.mark.parametrize("m,n,k", [(5, 17, 9), (17, 5, 9), (1, 1, 9), (81, 2304, 384), (5184, 48, 288),
+                                   (333, 331, 97), (3, 4000, 600)])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul_wt_whole_and_split(m, n, k, split, dtype):
+    """gemm.matmul_wt == x @ w.T (C-contiguous), whole or split over threads in bands of rows (M >= N) or columns."""
+    from refalign import gemm
+    rng = np.random.default_rng(m * n)
+    x, w = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((n, k)).astype(dtype)
+    ref = x.astype(np.float64) @ w.astype(np.float64).T
+    if split:
+        with gemm.single_threaded_blas():
+            got = gemm.matmul_wt(x, w)
+    else:
+        got = gemm.matmul_wt(x, w)
+    assert got.flags.c_contiguous and got.dtype == dtype and got.shape == (m, n)
+    tol = 1e-13 if dtype == np.float64 else 1e-5
+    assert np.abs(got - ref).max() <= tol * np.sqrt(k) * np.abs(ref).max()
+
+
+def test_openblas_threads_restored_after_nested_and_concurrent_use():
+    """single_threaded_blas nests and overlaps across threads; OpenBLAS's own thread count comes back after."""
+    import threading
+    from refalign import gemm
+    # NumPy's PyPI wheels (what CI installs) bundle OpenBLAS; a NumPy on MKL or Accelerate has no such control
+    assert gemm.AVAILABLE, "refalign.gemm found no OpenBLAS thread control in NumPy's BLAS"
+    get = gemm._CONTROL[0]
+    before = get()
+    errors = []
+
+    def worker():
+        try:
+            for _ in range(20):
+                with gemm.single_threaded_blas():
+                    assert get() == 1
+                    with gemm.single_threaded_blas():
+                        gemm.matmul_wt(np.ones((300, 200)), np.ones((100, 200)))
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and gemm._users == 0 and get() == before
 
 
 # ------------------------------------------------------------------------------------------ whole towers
