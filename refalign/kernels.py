@@ -20,52 +20,20 @@ Batch norm is passed to the kernels as three per-channel vectors, y = (x - a) * 
     float32 (folded)        a = 0,            s = gamma / sqrt(var + eps), t = beta - mean * s
 `bn_vectors` makes them; they are small (one value per channel), so they are recomputed per call and never go stale.
 
-Threads: numba's "workqueue" threading layer aborts the process when two Python threads launch parallel kernels at
-the same time.  Which layer a process gets depends on what is installed and on the user's NUMBA_THREADING_LAYER
-(here "default" resolves to GNU OpenMP: thread-safe, not fork-safe, and slow on a busy machine; tbb is not
-installed).  So every parallel kernel here is launched under one module-level lock (`_LOCK`), which is safe under
-any layer, and when the user has not picked a layer refalign asks for "workqueue" (fork-safe, and the faster one
-here).  BLAS and NumPy work in between kernels is not serialised.  Kernels compile lazily, on their first call per signature, and are cached on disk (cache=True).
+Threads: every kernel here is serial, compiled with nogil=True, and takes the band [r0, r1) of its outer loop as
+its last two arguments; the wrappers run one band per thread through refalign.parallel (see there for why not
+Numba's parallel=True).  Kernels compile lazily, on their first call per signature, and are cached on disk
+(cache=True).
 """
 from __future__ import annotations
 
 import math
-import os
-import threading
 
 import numba
 import numpy as np
-from numba import prange
 from numpy.typing import NDArray
 
-# GNU OpenMP (what "default" resolves to here) spin-waits, which measured 3-5x slower than "workqueue" on a shared
-# 2-core machine; workqueue is also fork-safe.  Only when the user has not chosen a layer (before numba starts one).
-if "NUMBA_THREADING_LAYER" not in os.environ and numba.config.THREADING_LAYER == "default":
-    numba.config.THREADING_LAYER = "workqueue"
-
-_LOCK = threading.Lock()  # serialises parallel kernel launches (see the module docstring)
-
-
-class _Launch:
-    """`with _launch():` around every parallel kernel call: holds _LOCK and asks for dynamic scheduling in small
-    chunks, so that when a core is busy with another process the free thread takes over the remaining iterations
-    instead of waiting for a static half (measured: several times faster on a shared 2-core machine)."""
-    def __init__(self, chunk: int = 0):
-        self._chunk = chunk or _CHUNK
-
-    def __enter__(self):
-        _LOCK.acquire()
-        self._old = numba.get_parallel_chunksize()
-        numba.set_parallel_chunksize(self._chunk)
-
-    def __exit__(self, *exc):
-        numba.set_parallel_chunksize(self._old)
-        _LOCK.release()
-
-
-_CHUNK = 4
-_launch = _Launch
-
+from . import parallel as _parallel
 
 # ----------------------------------------------------------------------------------------------- batch norm
 def bn_vectors(weight: NDArray, bias: NDArray, mean: NDArray, var: NDArray, eps: float,
@@ -143,13 +111,14 @@ def _swish_row(o, fast, pbuf, ibuf):
 
 
 # ----------------------------------------------------------------------------------------------- image tower
-@numba.njit(parallel=True, cache=True, error_model="numpy")
-def _stem_kernel(x, w, stride, pad_top, pad_left, a, s, t, fast, out):
-    # x [B, H, W, Cin], w [k, k, Cin, Cout], out [B, Ho, Wo, Cout]; taps outside x read zero padding
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _stem_kernel(x, w, stride, pad_top, pad_left, a, s, t, fast, out, r0, r1):
+    # x [B, H, W, Cin], w [k, k, Cin, Cout], out [B, Ho, Wo, Cout]; taps outside x read zero padding.
+    # Output rows r0:r1 of the B * Ho.
     B, H, W, Cin = x.shape
     Ho, Wo, Cout = out.shape[1], out.shape[2], out.shape[3]
     k = w.shape[0]
-    for r in prange(B * Ho):
+    for r in range(r0, r1):
         b = r // Ho
         oh = r - b * Ho
         pbuf, ibuf = np.empty(Cout, out.dtype), np.empty(Cout, np.int32)
@@ -186,18 +155,19 @@ def stem_bn_swish(x_nhwc: NDArray, w: NDArray, stride: int, pad: tuple[int, int,
     ho, wo = (h + top + bottom - k) // stride + 1, (wd + left + right - k) // stride + 1
     out = np.empty((b, ho, wo, cout), dtype=x_nhwc.dtype)
     wk = np.ascontiguousarray(w.transpose(2, 3, 1, 0))  # [Cout, Cin, k, k] -> [k, k, Cin, Cout]
-    with _launch():
-        _stem_kernel(np.ascontiguousarray(x_nhwc), wk, stride, top, left, a, s, t, out.dtype == np.float32, out)
+    _parallel.run_bands(_stem_kernel, b * ho, out.size * k * k * cin, np.ascontiguousarray(x_nhwc), wk, stride, top,
+                        left, a, s, t, out.dtype == np.float32, out)
     return out
 
 
-@numba.njit(parallel=True, cache=True, error_model="numpy")
-def _depthwise_kernel(x, w, stride, pad_top, pad_left, a, s, t, act, fast, out, rowsum):
-    # x [B, H, W, C], w [k, k, C], out [B, Ho, Wo, C], rowsum [B, Ho, C] (sum over each output row, for the SE mean)
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _depthwise_kernel(x, w, stride, pad_top, pad_left, a, s, t, act, fast, out, rowsum, r0, r1):
+    # x [B, H, W, C], w [k, k, C], out [B, Ho, Wo, C], rowsum [B, Ho, C] (sum over each output row, for the SE mean).
+    # Output rows r0:r1 of the B * Ho.
     B, H, W, C = x.shape
     Ho, Wo = out.shape[1], out.shape[2]
     k = w.shape[0]
-    for r in prange(B * Ho):
+    for r in range(r0, r1):
         b = r // Ho
         oh = r - b * Ho
         acc = rowsum[b, oh]
@@ -242,52 +212,64 @@ def depthwise_bn_swish(x_nhwc: NDArray, w: NDArray, stride: int, pad: tuple[int,
     out = np.empty((b, ho, wo, c), dtype=x_nhwc.dtype)
     rowsum = np.empty((b, ho, c), dtype=x_nhwc.dtype)
     wk = np.ascontiguousarray(w[:, 0].transpose(1, 2, 0))  # [C, 1, k, k] -> [k, k, C]
-    # rows are heavy on the small maps (9 rows of 2304 channels x 25 taps): one at a time there, to balance threads
-    with _launch(1 if b * ho < 64 else _CHUNK):
-        _depthwise_kernel(np.ascontiguousarray(x_nhwc), wk, stride, top, left, a, s, t, act,
-                          out.dtype == np.float32, out, rowsum)
+    _parallel.run_bands(_depthwise_kernel, b * ho, out.size * k * k, np.ascontiguousarray(x_nhwc), wk, stride, top,
+                        left, a, s, t, act, out.dtype == np.float32, out, rowsum)
     means = rowsum.sum(axis=1) / x_nhwc.dtype.type(ho * wo)  # [B, Ho, C] -> [B, C]
     return out, means
 
 
-@numba.njit(parallel=True, cache=True, error_model="numpy")
-def _affine_act_kernel(y, a, s, t, act, fast, res, has_res):
-    # y [N, C] in place: (y - a) * s + t, then swish (act), then + res (has_res); rows in chunks of 32
-    N, C = y.shape
-    for chunk in prange((N + 31) // 32):
-        n0, n1 = chunk * 32, min(N, chunk * 32 + 32)
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _affine_act_block(y, r0, r1, c0, c1, a, s, t, act, fast, res, has_res):
+    # the block y[r0:r1, c0:c1] of y [N, C] in place: (y - a) * s + t, then swish (act), then + res (has_res).
+    # refalign.parallel.matmul_wt runs one block per thread, right after the block's product.
+    full = c0 == 0 and c1 == y.shape[1]
+    for n0 in range(r0, r1, 32):  # rows in chunks of 32
+        n1 = min(r1, n0 + 32)
         for n in range(n0, n1):
-            o = y[n]
-            for c in range(C):
-                o[c] = (o[c] - a[c]) * s[c] + t[c]
-        if act:  # one swish pass over the chunk's (n1 - n0) * C contiguous values
+            o = y[n, c0:c1]
+            for c in range(c1 - c0):
+                o[c] = (o[c] - a[c0 + c]) * s[c0 + c] + t[c0 + c]
+        if act and full:  # one swish pass over the chunk's (n1 - n0) * C contiguous values
             flat = y[n0:n1].reshape(-1)
             _swish_row(flat, fast, np.empty(flat.shape[0], y.dtype), np.empty(flat.shape[0], np.int32))
+        elif act:
+            pbuf, ibuf = np.empty(c1 - c0, y.dtype), np.empty(c1 - c0, np.int32)
+            for n in range(n0, n1):
+                _swish_row(y[n, c0:c1], fast, pbuf, ibuf)
         if has_res:
             for n in range(n0, n1):
-                o = y[n]
-                for c in range(C):
-                    o[c] += res[n, c]
+                o = y[n, c0:c1]
+                for c in range(c1 - c0):
+                    o[c] += res[n, c0 + c]
+
+
+def bn_act_epilogue(a: NDArray, s: NDArray, t: NDArray, act: bool = False, residual: NDArray | None = None):
+    """The epilogue of a 1x1 conv for refalign.parallel.matmul_wt: f(y, r0, r1, c0, c1) does, in place on that block
+    of the C-contiguous [N, C] product, y = (y - a) * s + t [then swish] [then + residual ([N, C] or its shape)].
+    Twin: ops.batch_norm over the channel axis (+ ops.swish, + the residual add)."""
+    def epilogue(y: NDArray, r0: int, r1: int, c0: int, c1: int) -> None:
+        assert y.flags.c_contiguous and y.ndim == 2
+        res = np.ascontiguousarray(residual).reshape(y.shape) if residual is not None else np.empty((0, 0), y.dtype)
+        _affine_act_block(y, r0, r1, c0, c1, a, s, t, act, y.dtype == np.float32, res, residual is not None)
+    return epilogue
 
 
 def affine_act_(y2d: NDArray, a: NDArray, s: NDArray, t: NDArray, act: bool = False,
                 residual: NDArray | None = None) -> NDArray:
     """In place on a C-contiguous [N, C]: y = (y - a) * s + t [then swish] [then + residual]; returns y.
-    Twin: ops.batch_norm over the channel axis (+ ops.swish, + the residual add)."""
-    assert y2d.flags.c_contiguous and y2d.ndim == 2
-    has_res = residual is not None
-    res = np.ascontiguousarray(residual).reshape(y2d.shape) if has_res else np.empty((0, 0), y2d.dtype)
-    with _launch():
-        _affine_act_kernel(y2d, a, s, t, act, y2d.dtype == np.float32, res, has_res)
+    bn_act_epilogue over the whole array, in bands of rows over refalign's threads."""
+    n, c = y2d.shape
+    epilogue = bn_act_epilogue(a, s, t, act, residual)
+    _parallel.run_bands(lambda r0, r1: epilogue(y2d, r0, r1, 0, c), n, n * c)
     return y2d
 
 
 # ----------------------------------------------------------------------------------------------- text tower
-@numba.njit(parallel=True, cache=True, error_model="numpy")
-def _layer_norm_kernel(x, res, has_res, w, b, eps, out):
-    # x, res, out [N, H]: out = LayerNorm(x + res) over the last axis, biased variance, sums in float64
-    N, H = x.shape
-    for n in prange(N):
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _layer_norm_kernel(x, res, has_res, w, b, eps, out, r0, r1):
+    # x, res, out [N, H]: out = LayerNorm(x + res) over the last axis, biased variance, sums in float64; rows r0:r1
+    H = x.shape[1]
+    for n in range(r0, r1):
         o = out[n]
         for c in range(H):
             o[c] = x[n, c] + res[n, c] if has_res else x[n, c]
@@ -313,8 +295,7 @@ def layer_norm_residual(x: NDArray, residual: NDArray | None, weight: NDArray, b
     has_res = residual is not None
     r2 = np.ascontiguousarray(residual).reshape(-1, hdim) if has_res else np.empty((0, 0), x.dtype)
     out = np.empty_like(x2)
-    with _launch():
-        _layer_norm_kernel(x2, r2, has_res, weight, bias, x.dtype.type(eps), out)
+    _parallel.run_bands(_layer_norm_kernel, x2.shape[0], x2.size, x2, r2, has_res, weight, bias, x.dtype.type(eps), out)
     return out.reshape(shape)
 
 
@@ -325,12 +306,12 @@ _E = [np.float32(c) for c in (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -
 _E0, _E1, _E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9 = _E
 
 
-@numba.njit(parallel=True, cache=True, error_model="numpy")
-def _bias_gelu_kernel(y, b, fast):
-    # y [N, I] in place: v = y + b; 0.5 v (1 + erf(v / sqrt 2))
-    N, I = y.shape
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _bias_gelu_kernel(y, b, fast, r0, r1):
+    # y [N, I] in place, rows r0:r1: v = y + b; 0.5 v (1 + erf(v / sqrt 2))
+    I = y.shape[1]
     half, one, r2 = y.dtype.type(0.5), y.dtype.type(1.0), y.dtype.type(1.0 / math.sqrt(2.0))
-    for n in prange(N):
+    for n in range(r0, r1):
         o = y[n]
         if not fast:
             for c in range(I):
@@ -356,6 +337,5 @@ def _bias_gelu_kernel(y, b, fast):
 def bias_gelu_(y2d: NDArray, bias: NDArray) -> NDArray:
     """In place on a C-contiguous [N, I]: y = gelu(y + bias) (exact, erf); twin: ops.gelu(y + bias)."""
     assert y2d.flags.c_contiguous and y2d.ndim == 2
-    with _launch():
-        _bias_gelu_kernel(y2d, bias, y2d.dtype == np.float32)
+    _parallel.run_bands(_bias_gelu_kernel, y2d.shape[0], y2d.size, y2d, bias, y2d.dtype == np.float32)
     return y2d

@@ -76,8 +76,8 @@ class AlignModel:
             if value.dtype.kind == "f" and value.dtype != self.dtype:
                 raise ValueError(f"weight {name} is {value.dtype}, but the model computes in {self.dtype}")
         self.temperature = params["temperature"]
-        # A per-model lock: numba's default workqueue threading layer is not re-entrant, so concurrent forwards
-        # from several Python threads are serialised (see refalign.kernels).
+        # A per-model lock: each forward already uses all of refalign's threads (refalign.parallel), so forwards
+        # of one model from several Python threads take turns instead of oversubscribing the cores.
         self._lock = threading.RLock()
 
     # ----------------------------------------------------------------- loading

@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from .architecture import BlockSpec, block_specs, stem_channels, vision_shapes
 from .config import AlignVisionConfig
 from .errors import CheckpointError
-from .gemm import matmul_wt, single_threaded_blas
+from .parallel import matmul_wt, single_threaded_blas
 from .ops import activation, batch_norm, sigmoid, swish
 
 Pad = tuple[int, int, int, int]  # zero padding (top, bottom, left, right)
@@ -315,18 +315,13 @@ def _nchw(x: NDArray) -> NDArray:
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))  # [B, H, W, C] -> [B, C, H, W]
 
 
-# Below this many elements the projection's batch norm (+ residual) runs as NumPy in-place ops: a parallel kernel
-# launch costs ~0.1 ms, four NumPy passes over 100k float32 values about as much.
-_SMALL_EPILOGUE = 100_000
-
-
 def _blocks_nhwc(params, cfg, pixel_values, prefix, output_hidden_states):
     """stem -> blocks through refalign.kernels, NHWC inside; returns what _blocks_reference does (NCHW).
 
     Same maths as stem / mbconv_block; float32 folds each batch norm's mean into its shift (see kernels.bn_vectors),
     float64 keeps ops.batch_norm's formula.  The squeeze-excite gate multiplies whichever is smaller: the feature
     map (as squeeze_excite does) or the projection weights' input columns, (x * g) @ W.T = x @ (W * g).T."""
-    with single_threaded_blas():  # the 1x1 products split over refalign's threads (see refalign.gemm)
+    with single_threaded_blas():  # the 1x1 products split over refalign's threads (see refalign.parallel)
         return _blocks_nhwc_run(params, cfg, pixel_values, prefix, output_hidden_states)
 
 
@@ -357,8 +352,9 @@ def _blocks_nhwc_run(params, cfg, pixel_values, prefix, output_hidden_states):
         if spec.expand:
             w = params[bp + "expansion.expand_conv.weight"]
             e = w.shape[0]
-            y = matmul_wt(h.reshape(b * hh * ww, c), w.reshape(e, c))  # [B*H*W, in] -> [B*H*W, E]
-            h = K.affine_act_(y, *bn(bp + "expansion.expand_bn"), act=True).reshape(b, hh, ww, e)
+            y = matmul_wt(h.reshape(b * hh * ww, c), w.reshape(e, c),  # [B*H*W, in] -> [B*H*W, E], BN, swish
+                          K.bn_act_epilogue(*bn(bp + "expansion.expand_bn"), act=True))
+            h = y.reshape(b, hh, ww, e)
         pad = depthwise_padding(spec.kernel_size, spec.stride, spec.adjust_padding)
         h, means = K.depthwise_bn_swish(h, params[bp + "depthwise_conv.depthwise_conv.weight"], spec.stride, pad,
                                         *bn(bp + "depthwise_conv.depthwise_norm"))  # [B, H', W', E], [B, E]
@@ -369,20 +365,14 @@ def _blocks_nhwc_run(params, cfg, pixel_values, prefix, output_hidden_states):
         b, hh, ww, e = h.shape
         wp = params[bp + "projection.project_conv.weight"]
         wp = wp.reshape(wp.shape[0], e)                     # [out, E]
+        epilogue = K.bn_act_epilogue(*bn(bp + "projection.project_bn"), residual=inp if spec.residual else None)
         if hh * ww <= wp.shape[0]:  # small map: scale the map, as squeeze_excite does, one product for the batch
-            y = matmul_wt((h * gate[:, None, None, :]).reshape(b * hh * ww, e), wp)  # -> [B*H'*W', out]
-        else:  # large map: scale the weights' input columns instead, (x * g) @ W.T = x @ (W * g).T, per image
-            y = np.concatenate([matmul_wt(h[i].reshape(hh * ww, e), wp * gate[i]) for i in range(b)]) if b > 1 \
-                else matmul_wt(h.reshape(hh * ww, e), wp * gate[0])
-        bn_p = bn(bp + "projection.project_bn")
-        if y.size <= _SMALL_EPILOGUE:  # NumPy in place, same formula; cheaper than waking the kernel's threads
-            y -= bn_p[0]
-            y *= bn_p[1]
-            y += bn_p[2]
-            if spec.residual:
-                y += inp.reshape(y.shape)
-        else:
-            K.affine_act_(y, *bn_p, act=False, residual=inp if spec.residual else None)
+            y = matmul_wt((h * gate[:, None, None, :]).reshape(b * hh * ww, e), wp, epilogue)  # -> [B*H'*W', out]
+        elif b == 1:  # large map: scale the weights' input columns instead, (x * g) @ W.T = x @ (W * g).T
+            y = matmul_wt(h.reshape(hh * ww, e), wp * gate[0], epilogue)
+        else:  # ... per image, then the epilogue over the batch
+            y = np.concatenate([matmul_wt(h[i].reshape(hh * ww, e), wp * gate[i]) for i in range(b)])
+            K.affine_act_(y, *bn(bp + "projection.project_bn"), residual=inp if spec.residual else None)
         h = y.reshape(b, hh, ww, wp.shape[0])
         if hidden is not None:
             hidden.append(h)

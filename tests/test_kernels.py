@@ -200,16 +200,16 @@ def test_bias_gelu_matches_twin(dtype):
                                    (333, 331, 97), (3, 4000, 600)])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_matmul_wt_whole_and_split(m, n, k, split, dtype):
-    """gemm.matmul_wt == x @ w.T (C-contiguous), whole or split over threads in bands of rows (M >= N) or columns."""
-    from refalign import gemm
+    """parallel.matmul_wt == x @ w.T (C-contiguous), whole or split over threads in bands of rows (M >= N) or columns."""
+    from refalign import parallel
     rng = np.random.default_rng(m * n)
     x, w = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((n, k)).astype(dtype)
     ref = x.astype(np.float64) @ w.astype(np.float64).T
     if split:
-        with gemm.single_threaded_blas():
-            got = gemm.matmul_wt(x, w)
+        with parallel.single_threaded_blas():
+            got = parallel.matmul_wt(x, w)
     else:
-        got = gemm.matmul_wt(x, w)
+        got = parallel.matmul_wt(x, w)
     assert got.flags.c_contiguous and got.dtype == dtype and got.shape == (m, n)
     tol = 1e-13 if dtype == np.float64 else 1e-5
     assert np.abs(got - ref).max() <= tol * np.sqrt(k) * np.abs(ref).max()
@@ -218,20 +218,20 @@ def test_matmul_wt_whole_and_split(m, n, k, split, dtype):
 def test_openblas_threads_restored_after_nested_and_concurrent_use():
     """single_threaded_blas nests and overlaps across threads; OpenBLAS's own thread count comes back after."""
     import threading
-    from refalign import gemm
+    from refalign import parallel
     # NumPy's PyPI wheels (what CI installs) bundle OpenBLAS; a NumPy on MKL or Accelerate has no such control
-    assert gemm.AVAILABLE, "refalign.gemm found no OpenBLAS thread control in NumPy's BLAS"
-    get = gemm._CONTROL[0]
+    assert parallel.AVAILABLE, "refalign.parallel found no OpenBLAS thread control in NumPy's BLAS"
+    get = parallel._CONTROL[0]
     before = get()
     errors = []
 
     def worker():
         try:
             for _ in range(20):
-                with gemm.single_threaded_blas():
+                with parallel.single_threaded_blas():
                     assert get() == 1
-                    with gemm.single_threaded_blas():
-                        gemm.matmul_wt(np.ones((300, 200)), np.ones((100, 200)))
+                    with parallel.single_threaded_blas():
+                        parallel.matmul_wt(np.ones((300, 200)), np.ones((100, 200)))
         except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
 
@@ -240,7 +240,7 @@ def test_openblas_threads_restored_after_nested_and_concurrent_use():
         t.start()
     for t in threads:
         t.join()
-    assert not errors and gemm._users == 0 and get() == before
+    assert not errors and parallel._users == 0 and get() == before
 
 
 # ------------------------------------------------------------------------------------------ whole towers
@@ -314,15 +314,18 @@ THREADS_SCRIPT = textwrap.dedent("""
         for i in range(4):
             for a, b in zip(results[rep][i], serial[i]):
                 assert np.array_equal(a, b), (rep, i)
+    from numba.np.ufunc import parallel as numba_parallel
+    assert not numba_parallel._is_initialized, "a Numba threading layer was started"
     print("THREADS OK")
 """)
 
 
 @pytest.mark.parametrize("layer", ["workqueue", "default"])
 def test_concurrent_forwards_from_threads_are_safe_and_identical(tiny_dir, layer):
-    """12 threads (4 distinct inputs) call vision_forward and text_forward directly (no AlignModel lock); a process
-    abort from numba's threading layer would show as a non-zero exit here instead of killing pytest.  "workqueue"
-    aborts on concurrent launches unless refalign.kernels serialises them (checked: without _LOCK it exits -6)."""
+    """12 threads (4 distinct inputs) call vision_forward and text_forward directly (no AlignModel lock), under
+    either Numba threading layer the user may have picked.  refalign's kernels are serial nogil functions banded
+    over its own threads (refalign.parallel), so no layer is ever started: a process abort ("workqueue" aborts on
+    concurrent launches) or a hang would show here as a failed subprocess instead of killing pytest."""
     env = dict(os.environ, NUMBA_NUM_THREADS="2", NUMBA_THREADING_LAYER=layer)
     r = subprocess.run([sys.executable, "-c", THREADS_SCRIPT, str(tiny_dir)], capture_output=True, text=True,
                        env=env, timeout=600)
