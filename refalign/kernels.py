@@ -96,17 +96,29 @@ def _exp_row_f32(z, sign, out, ibuf):
         out[c] = out[c] * scale[c]
 
 
+_SWISH_BLOCK = 2048  # values per swish pass (3 rows of scratch: 24 KB, within L1)
+
+
 @numba.njit(cache=True, inline="always", error_model="numpy")
 def _swish_row(o, fast, pbuf, ibuf):
     """o[:] = o / (1 + exp(-o)) in place; fast (float32): the vectorizable exp above, with scratch rows pbuf (o's
-    dtype) and ibuf (int32) of o's length."""
-    n = o.shape[0]
+    dtype) and ibuf (int32) of at least min(len(o), _SWISH_BLOCK) values."""
     if not fast:
-        for c in range(n):
+        for c in range(o.shape[0]):
             o[c] = o[c] / (1 + np.exp(-o[c]))
         return
+    n = o.shape[0]
+    for b0 in range(0, n, _SWISH_BLOCK):  # in blocks, so that o, pbuf and ibuf stay in L1
+        b1 = min(n, b0 + _SWISH_BLOCK)
+        _swish_row_f32(o[b0:b1], pbuf[:b1 - b0], ibuf[:b1 - b0])
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _swish_row_f32(o, pbuf, ibuf):
+    # "contract" lets LLVM fuse the polynomial's a * b + c into FMA instructions (measured ~20% faster); float32
+    # only -- the float64 path, the oracle, is never contracted.
     _exp_row_f32(o, np.float32(-1.0), pbuf, ibuf)
-    for c in range(n):
+    for c in range(o.shape[0]):
         o[c] = o[c] / (np.float32(1.0) + pbuf[c])
 
 
@@ -121,7 +133,8 @@ def _stem_kernel(x, w, stride, pad_top, pad_left, a, s, t, fast, out, r0, r1):
     for r in range(r0, r1):
         b = r // Ho
         oh = r - b * Ho
-        pbuf, ibuf = np.empty(Cout, out.dtype), np.empty(Cout, np.int32)
+        nbuf = min(Wo * Cout, _SWISH_BLOCK)
+        pbuf, ibuf = np.empty(nbuf, out.dtype), np.empty(nbuf, np.int32)
         for ow in range(Wo):
             o = out[b, oh, ow]
             o[:] = 0
@@ -140,7 +153,7 @@ def _stem_kernel(x, w, stride, pad_top, pad_left, a, s, t, fast, out, r0, r1):
                             o[co] += xv * wr[co]
             for co in range(Cout):
                 o[co] = (o[co] - a[co]) * s[co] + t[co]
-            _swish_row(o, fast, pbuf, ibuf)
+        _swish_row(out[b, oh].reshape(-1), fast, pbuf, ibuf)  # the whole output row, [Wo * Cout]
 
 
 def stem_bn_swish(x_nhwc: NDArray, w: NDArray, stride: int, pad: tuple[int, int, int, int],
@@ -172,7 +185,8 @@ def _depthwise_kernel(x, w, stride, pad_top, pad_left, a, s, t, act, fast, out, 
         oh = r - b * Ho
         acc = rowsum[b, oh]
         acc[:] = 0
-        pbuf, ibuf = np.empty(C, out.dtype), np.empty(C, np.int32)
+        nbuf = min(Wo * C, _SWISH_BLOCK)
+        pbuf, ibuf = np.empty(nbuf, out.dtype), np.empty(nbuf, np.int32)
         for ow in range(Wo):
             o = out[b, oh, ow]
             o[:] = 0
@@ -190,10 +204,12 @@ def _depthwise_kernel(x, w, stride, pad_top, pad_left, a, s, t, act, fast, out, 
                         o[c] += xr[c] * wr[c]
             for c in range(C):
                 o[c] = (o[c] - a[c]) * s[c] + t[c]
-            if act:
-                _swish_row(o, fast, pbuf, ibuf)
+        row = out[b, oh].reshape(-1)  # [Wo * C], contiguous
+        if act:  # one swish pass over the whole output row
+            _swish_row(row, fast, pbuf, ibuf)
+        for ow in range(Wo):
             for c in range(C):
-                acc[c] += o[c]
+                acc[c] += row[ow * C + c]
 
 
 def depthwise_bn_swish(x_nhwc: NDArray, w: NDArray, stride: int, pad: tuple[int, int, int, int],
@@ -222,25 +238,25 @@ def depthwise_bn_swish(x_nhwc: NDArray, w: NDArray, stride: int, pad: tuple[int,
 def _affine_act_block(y, r0, r1, c0, c1, a, s, t, act, fast, res, has_res):
     # the block y[r0:r1, c0:c1] of y [N, C] in place: (y - a) * s + t, then swish (act), then + res (has_res).
     # refalign.parallel.matmul_wt runs one block per thread, right after the block's product.
-    full = c0 == 0 and c1 == y.shape[1]
-    for n0 in range(r0, r1, 32):  # rows in chunks of 32
-        n1 = min(r1, n0 + 32)
+    av, sv, tv = a[c0:c1], s[c0:c1], t[c0:c1]  # (slices, so that the loops below index from 0 and vectorize)
+    width = c1 - c0
+    full = width == y.shape[1]
+    rows = max(1, _SWISH_BLOCK // width) if full else 1  # rows per swish pass: ~_SWISH_BLOCK contiguous values
+    nbuf = min(rows * width, _SWISH_BLOCK)
+    pbuf, ibuf = np.empty(nbuf, y.dtype), np.empty(nbuf, np.int32)
+    for n0 in range(r0, r1, rows):
+        n1 = min(r1, n0 + rows)
         for n in range(n0, n1):
             o = y[n, c0:c1]
-            for c in range(c1 - c0):
-                o[c] = (o[c] - a[c0 + c]) * s[c0 + c] + t[c0 + c]
-        if act and full:  # one swish pass over the chunk's (n1 - n0) * C contiguous values
-            flat = y[n0:n1].reshape(-1)
-            _swish_row(flat, fast, np.empty(flat.shape[0], y.dtype), np.empty(flat.shape[0], np.int32))
-        elif act:
-            pbuf, ibuf = np.empty(c1 - c0, y.dtype), np.empty(c1 - c0, np.int32)
-            for n in range(n0, n1):
-                _swish_row(y[n, c0:c1], fast, pbuf, ibuf)
+            for c in range(width):
+                o[c] = (o[c] - av[c]) * sv[c] + tv[c]
+        if act:
+            _swish_row(y[n0:n1].reshape(-1) if full else y[n0, c0:c1], fast, pbuf, ibuf)
         if has_res:
             for n in range(n0, n1):
-                o = y[n, c0:c1]
-                for c in range(c1 - c0):
-                    o[c] += res[n, c0 + c]
+                o, rr = y[n, c0:c1], res[n, c0:c1]
+                for c in range(width):
+                    o[c] += rr[c]
 
 
 def bn_act_epilogue(a: NDArray, s: NDArray, t: NDArray, act: bool = False, residual: NDArray | None = None):
