@@ -323,20 +323,24 @@ _E0, _E1, _E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9 = _E
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
-def _bias_gelu_kernel(y, b, fast, r0, r1):
-    # y [N, I] in place, rows r0:r1: v = y + b; 0.5 v (1 + erf(v / sqrt 2))
-    I = y.shape[1]
+def _bias_gelu_block(y, r0, r1, c0, c1, b, gelu, fast):
+    # the block y[r0:r1, c0:c1] of y [N, I] in place: v = y + b, then (gelu) 0.5 v (1 + erf(v / sqrt 2))
+    bv, width = b[c0:c1], c1 - c0
     half, one, r2 = y.dtype.type(0.5), y.dtype.type(1.0), y.dtype.type(1.0 / math.sqrt(2.0))
+    tb, eb, ib = np.empty(width, np.float32), np.empty(width, np.float32), np.empty(width, np.int32)
     for n in range(r0, r1):
-        o = y[n]
+        o = y[n, c0:c1]
+        if not gelu:
+            for c in range(width):
+                o[c] += bv[c]
+            continue
         if not fast:
-            for c in range(I):
-                v = o[c] + b[c]
+            for c in range(width):
+                v = o[c] + bv[c]
                 o[c] = half * v * (one + math.erf(v * r2))
             continue
-        tb, eb, ib = np.empty(I, np.float32), np.empty(I, np.float32), np.empty(I, np.int32)
-        for c in range(I):
-            v = o[c] + b[c]
+        for c in range(width):
+            v = o[c] + bv[c]
             o[c] = v
             u = -v * r2
             t = np.float32(1.0) / (np.float32(1.0) + np.float32(0.5) * abs(u))
@@ -344,14 +348,24 @@ def _bias_gelu_kernel(y, b, fast, r0, r1):
             eb[c] = -u * u + (_E0 + t * (_E1 + t * (_E2 + t * (_E3 + t * (_E4 + t * (_E5 + t * (
                 _E6 + t * (_E7 + t * (_E8 + t * _E9)))))))))
         _exp_row_f32(eb, np.float32(1.0), eb, ib)
-        for c in range(I):
+        for c in range(width):
             e = tb[c] * eb[c]                                   # erfc(|u|)
             u_neg = o[c] > 0                                    # u < 0  <=>  v > 0
             o[c] = half * o[c] * (np.float32(2.0) - e if u_neg else e)
 
 
+def bias_act_epilogue(bias: NDArray, gelu: bool = False):
+    """The epilogue of a linear layer for refalign.parallel.matmul_wt: f(y, r0, r1, c0, c1) adds the bias to that
+    block of the C-contiguous [N, I] product [then applies the exact GELU].  Twin: y + bias [then ops.gelu]."""
+    def epilogue(y: NDArray, r0: int, r1: int, c0: int, c1: int) -> None:
+        assert y.flags.c_contiguous and y.ndim == 2
+        _bias_gelu_block(y, r0, r1, c0, c1, bias, gelu, y.dtype == np.float32)
+    return epilogue
+
+
 def bias_gelu_(y2d: NDArray, bias: NDArray) -> NDArray:
     """In place on a C-contiguous [N, I]: y = gelu(y + bias) (exact, erf); twin: ops.gelu(y + bias)."""
-    assert y2d.flags.c_contiguous and y2d.ndim == 2
-    _parallel.run_bands(_bias_gelu_kernel, y2d.shape[0], y2d.size, y2d, bias, y2d.dtype == np.float32)
+    epilogue = bias_act_epilogue(bias, gelu=True)
+    n, i = y2d.shape
+    _parallel.run_bands(lambda r0, r1: epilogue(y2d, r0, r1, 0, i), n, n * i)
     return y2d

@@ -24,6 +24,7 @@ from .architecture import text_pooler_shapes, text_shapes
 from .config import AlignTextConfig
 from .errors import CheckpointError
 from .ops import activation, gelu, layer_norm, linear, softmax
+from .parallel import single_threaded_blas
 
 PREFIXES = ("text_model.", "bert.", "")  # ALIGN checkpoint, BertFor*-style checkpoint, plain BertModel checkpoint
 
@@ -105,21 +106,39 @@ def encoder_layer(params: dict, p: str, x: NDArray, mask_bias: NDArray, cfg: Ali
 
 def _encoder_layer_fast(params: dict, p: str, x: NDArray, mask_bias: NDArray, cfg: AlignTextConfig,
                         act) -> tuple[NDArray, NDArray]:
-    """encoder_layer through refalign.kernels (same formulas; tested against encoder_layer): self_attention as is
-    (BLAS), LayerNorm fused with its residual add, bias + exact GELU fused in place."""
+    """encoder_layer through refalign.kernels and refalign.parallel (same formulas; tested against encoder_layer):
+    each dense layer is a banded product with its bias (and exact GELU) added per band, attention is banded over
+    the batch, LayerNorm is fused with its residual add.  Runs inside parallel.single_threaded_blas."""
     from . import kernels as K
+    from .parallel import matmul_wt, run_bands
     B, L, H = x.shape
-    a, eps = p + "attention.", cfg.layer_norm_eps
+    a, eps, n_heads = p + "attention.", cfg.layer_norm_eps, cfg.num_attention_heads
+    fused_gelu = act is gelu
+
+    def dense(inp: NDArray, name: str, with_gelu: bool = False) -> NDArray:   # (N, in) -> (N, out), + bias [GELU]
+        return matmul_wt(inp, params[name + ".weight"], K.bias_act_epilogue(params[name + ".bias"], with_gelu))
+
     x2 = x.reshape(B * L, H)                                                    # (B, L, H) -> (B*L, H)
-    ctx, probs = self_attention(params, a + "self.", x, mask_bias, cfg.num_attention_heads)  # (B, L, H)
-    y = linear(ctx.reshape(B * L, H), params[a + "output.dense.weight"], params[a + "output.dense.bias"])
+    q, k, v = (split_heads(dense(x2, f"{a}self.{m}").reshape(B, L, H), n_heads) for m in ("query", "key", "value"))
+    scale = x.dtype.type(1.0 / math.sqrt(q.shape[-1]))
+    probs = np.empty((B, n_heads, L, L), dtype=x.dtype)
+    ctx = np.empty_like(q)                                                      # (B, h, L, d)
+
+    def attention_band(b0: int, b1: int) -> None:  # self_attention's formulas for the images b0:b1
+        scores = q[b0:b1] @ k[b0:b1].transpose(0, 1, 3, 2)
+        scores *= scale
+        scores += mask_bias[b0:b1]
+        probs[b0:b1] = softmax(scores, axis=-1)
+        np.matmul(probs[b0:b1], v[b0:b1], out=ctx[b0:b1])
+
+    run_bands(attention_band, B, probs.size)
+    y = dense(merge_heads(ctx).reshape(B * L, H), a + "output.dense")
     x1 = K.layer_norm_residual(y, x2, params[a + "output.LayerNorm.weight"], params[a + "output.LayerNorm.bias"],
                                eps)                                             # LN(attn + x), (B*L, H)
-    if act is gelu:
-        inter = K.bias_gelu_(linear(x1, params[p + "intermediate.dense.weight"]), params[p + "intermediate.dense.bias"])
-    else:
-        inter = act(linear(x1, params[p + "intermediate.dense.weight"], params[p + "intermediate.dense.bias"]))
-    y = linear(inter, params[p + "output.dense.weight"], params[p + "output.dense.bias"])  # (B*L, I) -> (B*L, H)
+    inter = dense(x1, p + "intermediate.dense", with_gelu=fused_gelu)         # (B*L, H) -> (B*L, I)
+    if not fused_gelu:
+        inter = act(inter)
+    y = dense(inter, p + "output.dense")                                       # (B*L, I) -> (B*L, H)
     out = K.layer_norm_residual(y, x1, params[p + "output.LayerNorm.weight"], params[p + "output.LayerNorm.bias"], eps)
     return out.reshape(B, L, H), probs
 
@@ -148,10 +167,11 @@ def text_forward(params: dict[str, np.ndarray], cfg: AlignTextConfig, input_ids,
     act = activation(cfg.hidden_act)
     x = embeddings(params, prefix + "embeddings.", input_ids, token_type_ids, cfg.layer_norm_eps)  # (B, L, H)
     hidden_states, attentions = [x], []
-    for n in range(cfg.num_hidden_layers):
-        x, probs = _encoder_layer_fast(params, f"{prefix}encoder.layer.{n}.", x, mask_bias, cfg, act)
-        hidden_states.append(x)
-        attentions.append(probs)
+    with single_threaded_blas():  # products banded over refalign's threads (see refalign.parallel)
+        for n in range(cfg.num_hidden_layers):
+            x, probs = _encoder_layer_fast(params, f"{prefix}encoder.layer.{n}.", x, mask_bias, cfg, act)
+            hidden_states.append(x)
+            attentions.append(probs)
     assert x.dtype == dtype, f"compute dtype drifted from {dtype} to {x.dtype}"
 
     pooled = pooler(params, prefix + "pooler.", x) if f"{prefix}pooler.dense.weight" in params else None

@@ -215,6 +215,29 @@ def test_matmul_wt_whole_and_split(m, n, k, split, dtype):
     assert np.abs(got - ref).max() <= tol * np.sqrt(k) * np.abs(ref).max()
 
 
+@pytest.mark.parametrize("m,n", [(600, 97), (97, 600), (5, 3)])  # bands of rows, bands of columns, unsplit
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul_wt_epilogues_on_every_band(m, n, dtype):
+    """matmul_wt's per-band epilogues: BN + swish + residual (1x1 convs) and bias + GELU (dense layers)."""
+    from refalign import parallel
+    rng = np.random.default_rng(m + n)
+    x, w = rng.standard_normal((m, 300)).astype(dtype), (rng.standard_normal((n, 300)) / 17).astype(dtype)
+    gamma, beta, mean, var = _bn_params(rng, n, dtype)
+    res, bias = rng.standard_normal((m, n)).astype(dtype), rng.standard_normal(n).astype(dtype)
+    prod = x.astype(np.float64) @ w.astype(np.float64).T
+    bn_ref = ops.swish(ops.batch_norm(prod, *(v.astype(np.float64) for v in (gamma, beta, mean, var)), 1e-3,
+                                      channel_axis=1)) + res
+    with parallel.single_threaded_blas():
+        got_bn = parallel.matmul_wt(x, w, K.bn_act_epilogue(*K.bn_vectors(gamma, beta, mean, var, 1e-3, True),
+                                                            act=True, residual=res))
+        got_gelu = parallel.matmul_wt(x, w, K.bias_act_epilogue(bias, gelu=True))
+        got_bias = parallel.matmul_wt(x, w, K.bias_act_epilogue(bias))
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert _rel(got_bn.astype(np.float64), bn_ref) <= tol
+    assert _rel(got_gelu.astype(np.float64), ops.gelu(prod + bias)) <= tol
+    assert _rel(got_bias.astype(np.float64), prod + bias) <= tol
+
+
 def test_openblas_threads_restored_after_nested_and_concurrent_use():
     """single_threaded_blas nests and overlaps across threads; OpenBLAS's own thread count comes back after."""
     import threading
