@@ -3,16 +3,19 @@
     NumPy twin (the maths, readable)               kernel (fast; tested against the twin in tests/test_kernels.py)
     vision_model.stem_conv + batch_norm + swish    stem_bn_swish        NHWC, one pass
     vision_model.depthwise_conv2d + BN + swish     depthwise_bn_swish   NHWC, one pass, also the SE channel means
-    ops.batch_norm (+ swish) after a 1x1 conv      affine_act_           in place on the [pixels, channels] product
+    ops.batch_norm (+ swish, + residual)           bn_act_epilogue      on each band of a 1x1 conv's product
+                                                   affine_act_          the same over a whole [pixels, channels] array
     ops.layer_norm(x + residual)                   layer_norm_residual  one pass per row
-    ops.gelu(x + bias)                             bias_gelu_            in place
-Attention stays NumPy (text_model.self_attention): a Numba scores/softmax/probs@v kernel measured 3x slower than
-its batched BLAS products, and a fused mask+softmax pass no faster than NumPy's.
+    linear's bias (+ ops.gelu)                     bias_act_epilogue    on each band of a dense layer's product
+                                                   bias_gelu_           the same over a whole array
+Attention stays NumPy (text_model.self_attention, banded over the batch in the fast layer): a Numba
+scores/softmax/probs@v kernel measured 3x slower than its batched BLAS products.
 
 Inside the kernels the image tower's activations are NHWC ([batch, height, width, channels]): the channel axis is
 the contiguous one, so every inner loop runs over channels with independent accumulators and vectorizes without
-reassociating a sum (no fastmath anywhere: float64 results equal the twins' to rounding; error_model="numpy" only
-drops the zero-divisor check so that divisions vectorize -- the one division, in swish, is by 1 + e^-x >= 1).
+reassociating a sum (float64 results equal the twins' to rounding; the only fastmath flag is "contract" in the
+float32 swish; error_model="numpy" only drops the zero-divisor check so that divisions vectorize -- the one
+division, in swish, is by 1 + e^-x >= 1).
 1x1 convolutions are BLAS products on the same layout: [B*H*W, C_in] @ W[C_out, C_in].T.
 
 Batch norm is passed to the kernels as three per-channel vectors, y = (x - a) * s + t:
@@ -21,8 +24,8 @@ Batch norm is passed to the kernels as three per-channel vectors, y = (x - a) * 
 `bn_vectors` makes them; they are small (one value per channel), so they are recomputed per call and never go stale.
 
 Threads: every kernel here is serial, compiled with nogil=True, and takes the band [r0, r1) of its outer loop as
-its last two arguments; the wrappers run one band per thread through refalign.parallel (see there for why not
-Numba's parallel=True).  Kernels compile lazily, on their first call per signature, and are cached on disk
+its last two arguments (the epilogues: a block of rows r0:r1 and columns c0:c1); the wrappers run one band per
+thread through refalign.parallel (see there for why not Numba's parallel=True).  Kernels compile lazily, on their first call per signature, and are cached on disk
 (cache=True).
 """
 from __future__ import annotations
