@@ -42,7 +42,7 @@ from .workers import run_parts
 _NAMES = [("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
           ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
           ("openblas_get_num_threads", "openblas_set_num_threads")]
-_MIN_SPLIT_FLOPS = 4e6     # below this a product runs whole on the calling thread (a hand-off costs ~50 us)
+_MIN_SPLIT_FLOPS = 4e6     # below this a product runs whole on the calling thread (a hand-off costs ~10-70 us)
 _MIN_SPLIT_VALUES = 50_000  # ... and below this many values a kernel
 
 
@@ -153,10 +153,7 @@ def matmul_wt(x: NDArray, w: NDArray, epilogue: Callable[[NDArray, int, int, int
             and 2.0 * m * n * x.shape[1] >= _MIN_SPLIT_FLOPS):
         out = x @ w.T
         if epilogue is not None:
-            if parts > 1 and m >= parts and m * n >= _MIN_SPLIT_VALUES:
-                run_parts([functools.partial(epilogue, out, r0, r1, 0, n) for r0, r1 in _bands(m, parts)])
-            else:
-                epilogue(out, 0, m, 0, n)
+            run_bands(lambda r0, r1: epilogue(out, r0, r1, 0, n), m, m * n)
         return out
     out = np.empty((m, n), dtype=np.result_type(x, w))
 

@@ -215,11 +215,13 @@ def test_matmul_wt_whole_and_split(m, n, k, split, dtype):
     assert np.abs(got - ref).max() <= tol * np.sqrt(k) * np.abs(ref).max()
 
 
+@pytest.mark.parametrize("blas_control", [True, False])  # False: a BLAS whose thread count refalign cannot set
 @pytest.mark.parametrize("m,n", [(600, 97), (97, 600), (5, 3)])  # bands of rows, bands of columns, unsplit
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_matmul_wt_epilogues_on_every_band(m, n, dtype):
+def test_matmul_wt_epilogues_on_every_band(m, n, dtype, blas_control, monkeypatch):
     """matmul_wt's per-band epilogues: BN + swish + residual (1x1 convs) and bias + GELU (dense layers)."""
     from refalign import parallel
+    monkeypatch.setattr(parallel, "AVAILABLE", parallel.AVAILABLE and blas_control)
     rng = np.random.default_rng(m + n)
     x, w = rng.standard_normal((m, 300)).astype(dtype), (rng.standard_normal((n, 300)) / 17).astype(dtype)
     gamma, beta, mean, var = _bn_params(rng, n, dtype)
@@ -275,8 +277,15 @@ def tiny(tiny_dir):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("bsz,h,w", [(1, 33, 33), (3, 61, 47), (3, 32, 32)])
-def test_vision_fast_path_matches_reference(tiny, dtype, bsz, h, w):
+@pytest.mark.parametrize("threads", ["default", "band_everything", "no_blas_control"])
+def test_vision_fast_path_matches_reference(tiny, dtype, bsz, h, w, threads, monkeypatch):
+    from refalign import parallel
     from refalign import vision_model as V
+    if threads == "band_everything":  # every product and kernel cut into bands, however small
+        monkeypatch.setattr(parallel, "_MIN_SPLIT_FLOPS", 0)
+        monkeypatch.setattr(parallel, "_MIN_SPLIT_VALUES", 0)
+    if threads == "no_blas_control":
+        monkeypatch.setattr(parallel, "AVAILABLE", False)
     params = {k: v.astype(dtype) for k, v in tiny.params.items()}
     cfg = tiny.config.vision_config
     px = np.random.default_rng(h).standard_normal((bsz, 3, h, w)).astype(dtype)
@@ -293,7 +302,12 @@ def test_vision_fast_path_matches_reference(tiny, dtype, bsz, h, w):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_text_fast_layer_matches_encoder_layer(tiny, dtype):
+@pytest.mark.parametrize("threads", ["default", "band_everything"])
+def test_text_fast_layer_matches_encoder_layer(tiny, dtype, threads, monkeypatch):
+    from refalign import parallel
+    if threads == "band_everything":
+        monkeypatch.setattr(parallel, "_MIN_SPLIT_FLOPS", 0)
+        monkeypatch.setattr(parallel, "_MIN_SPLIT_VALUES", 0)
     from refalign import text_model as T
     params = {k: v.astype(dtype) for k, v in tiny.params.items()}
     cfg = tiny.config.text_config
@@ -305,7 +319,8 @@ def test_text_fast_layer_matches_encoder_layer(tiny, dtype):
     x = T.embeddings(params, "text_model.embeddings.", ids, np.zeros_like(ids), cfg.layer_norm_eps)
     for act_name in ("gelu", "relu"):
         act = ops.activation(act_name)
-        got, got_p = T._encoder_layer_fast(params, "text_model.encoder.layer.0.", x, mask_bias, cfg, act)
+        with parallel.single_threaded_blas():  # as text_forward calls it
+            got, got_p = T._encoder_layer_fast(params, "text_model.encoder.layer.0.", x, mask_bias, cfg, act)
         ref, ref_p = T.encoder_layer(params, "text_model.encoder.layer.0.", x, mask_bias, cfg, act)
         assert _rel(got, ref) <= TOL[dtype] and _rel(got_p, ref_p) <= TOL[dtype]
 
