@@ -94,7 +94,8 @@ def _after_fork_in_child() -> None:
     _state_lock, _users = threading.Lock(), 0
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+if hasattr(os, "register_at_fork"):  # POSIX only; there is no fork elsewhere
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class single_threaded_blas:

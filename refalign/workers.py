@@ -116,7 +116,8 @@ def _after_fork_in_child() -> None:
     _pool = _Pool()  # the parent's helper threads do not exist here
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+if hasattr(os, "register_at_fork"):  # POSIX only; there is no fork elsewhere
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def run_parts(tasks: list[Callable[[], None]]) -> None:
