@@ -25,8 +25,8 @@ Batch norm is passed to the kernels as three per-channel vectors, y = (x - a) * 
 
 Threads: every kernel here is serial, compiled with nogil=True, and takes the band [r0, r1) of its outer loop as
 its last two arguments (the epilogues: a block of rows r0:r1 and columns c0:c1); the wrappers run one band per
-thread through refalign.parallel (see there for why not Numba's parallel=True).  Kernels compile lazily, on their first call per signature, and are cached on disk
-(cache=True).
+thread through refalign.parallel (see there for why not Numba's parallel=True).  Kernels compile lazily, on their
+first call per signature, and are cached on disk (cache=True).
 """
 from __future__ import annotations
 
@@ -133,11 +133,11 @@ def _stem_kernel(x, w, stride, pad_top, pad_left, a, s, t, fast, out, r0, r1):
     B, H, W, Cin = x.shape
     Ho, Wo, Cout = out.shape[1], out.shape[2], out.shape[3]
     k = w.shape[0]
+    nbuf = min(Wo * Cout, _SWISH_BLOCK)  # swish scratch, once per band
+    pbuf, ibuf = np.empty(nbuf, out.dtype), np.empty(nbuf, np.int32)
     for r in range(r0, r1):
         b = r // Ho
         oh = r - b * Ho
-        nbuf = min(Wo * Cout, _SWISH_BLOCK)
-        pbuf, ibuf = np.empty(nbuf, out.dtype), np.empty(nbuf, np.int32)
         for ow in range(Wo):
             o = out[b, oh, ow]
             o[:] = 0
@@ -183,13 +183,13 @@ def _depthwise_kernel(x, w, stride, pad_top, pad_left, a, s, t, act, fast, out, 
     B, H, W, C = x.shape
     Ho, Wo = out.shape[1], out.shape[2]
     k = w.shape[0]
+    nbuf = min(Wo * C, _SWISH_BLOCK)  # swish scratch, once per band
+    pbuf, ibuf = np.empty(nbuf, out.dtype), np.empty(nbuf, np.int32)
     for r in range(r0, r1):
         b = r // Ho
         oh = r - b * Ho
         acc = rowsum[b, oh]
         acc[:] = 0
-        nbuf = min(Wo * C, _SWISH_BLOCK)
-        pbuf, ibuf = np.empty(nbuf, out.dtype), np.empty(nbuf, np.int32)
         for ow in range(Wo):
             o = out[b, oh, ow]
             o[:] = 0
@@ -277,10 +277,7 @@ def affine_act_(y2d: NDArray, a: NDArray, s: NDArray, t: NDArray, act: bool = Fa
                 residual: NDArray | None = None) -> NDArray:
     """In place on a C-contiguous [N, C]: y = (y - a) * s + t [then swish] [then + residual]; returns y.
     bn_act_epilogue over the whole array, in bands of rows over refalign's threads."""
-    n, c = y2d.shape
-    epilogue = bn_act_epilogue(a, s, t, act, residual)
-    _parallel.run_bands(lambda r0, r1: epilogue(y2d, r0, r1, 0, c), n, n * c)
-    return y2d
+    return _parallel.apply_epilogue(y2d, bn_act_epilogue(a, s, t, act, residual))
 
 
 # ----------------------------------------------------------------------------------------------- text tower
@@ -368,7 +365,4 @@ def bias_act_epilogue(bias: NDArray, gelu: bool = False):
 
 def bias_gelu_(y2d: NDArray, bias: NDArray) -> NDArray:
     """In place on a C-contiguous [N, I]: y = gelu(y + bias) (exact, erf); twin: ops.gelu(y + bias)."""
-    epilogue = bias_act_epilogue(bias, gelu=True)
-    n, i = y2d.shape
-    _parallel.run_bands(lambda r0, r1: epilogue(y2d, r0, r1, 0, i), n, n * i)
-    return y2d
+    return _parallel.apply_epilogue(y2d, bias_act_epilogue(bias, gelu=True))

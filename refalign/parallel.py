@@ -2,6 +2,7 @@
 
     run_bands(kernel, n, values, *args)   kernel(*args, r0, r1) over bands [r0, r1) of range(n), one per thread
                                           (the calling thread and refalign.workers' helpers)
+    apply_epilogue(y, epilogue)           epilogue(y, r0, r1, 0, N) over a whole [M, N] array, in row bands
     matmul_wt(x, w, epilogue)             x @ w.T in bands (OpenBLAS single-threaded), each band's epilogue after it
     with single_threaded_blas(): ...      around a forward: OpenBLAS's own thread pool kept idle
 
@@ -140,6 +141,13 @@ def run_bands(kernel: Callable, n: int, values: int, *args) -> None:
     run_parts([functools.partial(kernel, *args, r0, r1) for r0, r1 in _bands(n, parts)])
 
 
+def apply_epilogue(y: NDArray, epilogue: Callable[[NDArray, int, int, int, int], None]) -> NDArray:
+    """epilogue(y, r0, r1, 0, N) over a whole C-contiguous [M, N] array, in bands of rows; returns y."""
+    m, n = y.shape
+    run_bands(lambda r0, r1: epilogue(y, r0, r1, 0, n), m, m * n)
+    return y
+
+
 def matmul_wt(x: NDArray, w: NDArray, epilogue: Callable[[NDArray, int, int, int, int], None] | None = None
               ) -> NDArray:
     """x @ w.T as a C-contiguous [M, N] (x [M, K], w [N, K]), then epilogue(out, r0, r1, c0, c1) over all of it.
@@ -153,9 +161,7 @@ def matmul_wt(x: NDArray, w: NDArray, epilogue: Callable[[NDArray, int, int, int
     if not (AVAILABLE and _users > 0 and parts > 1 and min(m, n) >= 2 * parts
             and 2.0 * m * n * x.shape[1] >= _MIN_SPLIT_FLOPS):
         out = x @ w.T
-        if epilogue is not None:
-            run_bands(lambda r0, r1: epilogue(out, r0, r1, 0, n), m, m * n)
-        return out
+        return out if epilogue is None else apply_epilogue(out, epilogue)
     out = np.empty((m, n), dtype=np.result_type(x, w))
 
     def rows(r0: int, r1: int) -> None:

@@ -77,10 +77,16 @@ def self_attention(params: dict, p: str, x: NDArray, mask_bias: NDArray, n_heads
     q = split_heads(linear(x, params[p + "query.weight"], params[p + "query.bias"]), n_heads)  # (B, h, L, d)
     k = split_heads(linear(x, params[p + "key.weight"], params[p + "key.bias"]), n_heads)
     v = split_heads(linear(x, params[p + "value.weight"], params[p + "value.bias"]), n_heads)
-    scale = x.dtype.type(1.0 / math.sqrt(q.shape[-1]))
+    ctx, probs = scaled_dot_product(q, k, v, mask_bias)
+    return merge_heads(ctx), probs                                # (B, h, L, d) -> (B, L, H)
+
+
+def scaled_dot_product(q: NDArray, k: NDArray, v: NDArray, mask_bias: NDArray) -> tuple[NDArray, NDArray]:
+    """softmax(q k^T / sqrt(d) + mask_bias) v, per head: q, k, v (B, h, L, d) -> context (B, h, L, d), probs."""
+    scale = q.dtype.type(1.0 / math.sqrt(q.shape[-1]))
     scores = (q @ k.transpose(0, 1, 3, 2)) * scale + mask_bias  # (B, h, L, d) @ (B, h, d, L) -> (B, h, L, L)
     probs = softmax(scores, axis=-1)  # max-subtracted, in the compute dtype
-    return merge_heads(probs @ v), probs                          # (B, h, L, L) @ (B, h, L, d) -> (B, L, H)
+    return probs @ v, probs                                       # (B, h, L, L) @ (B, h, L, d) -> (B, h, L, d)
 
 
 def attention_block(params: dict, p: str, x: NDArray, mask_bias: NDArray, n_heads: int,
@@ -120,16 +126,11 @@ def _encoder_layer_fast(params: dict, p: str, x: NDArray, mask_bias: NDArray, cf
 
     x2 = x.reshape(B * L, H)                                                    # (B, L, H) -> (B*L, H)
     q, k, v = (split_heads(dense(x2, f"{a}self.{m}").reshape(B, L, H), n_heads) for m in ("query", "key", "value"))
-    scale = x.dtype.type(1.0 / math.sqrt(q.shape[-1]))
     probs = np.empty((B, n_heads, L, L), dtype=x.dtype)
     ctx = np.empty_like(q)                                                      # (B, h, L, d)
 
-    def attention_band(b0: int, b1: int) -> None:  # self_attention's formulas for the images b0:b1
-        scores = q[b0:b1] @ k[b0:b1].transpose(0, 1, 3, 2)
-        scores *= scale
-        scores += mask_bias[b0:b1]
-        probs[b0:b1] = softmax(scores, axis=-1)
-        np.matmul(probs[b0:b1], v[b0:b1], out=ctx[b0:b1])
+    def attention_band(b0: int, b1: int) -> None:  # the texts b0:b1
+        ctx[b0:b1], probs[b0:b1] = scaled_dot_product(q[b0:b1], k[b0:b1], v[b0:b1], mask_bias[b0:b1])
 
     run_bands(attention_band, B, probs.size)
     y = dense(merge_heads(ctx).reshape(B * L, H), a + "output.dense")

@@ -28,8 +28,8 @@ from numpy.typing import NDArray
 from .architecture import BlockSpec, block_specs, stem_channels, vision_shapes
 from .config import AlignVisionConfig
 from .errors import CheckpointError
-from .parallel import matmul_wt, single_threaded_blas
 from .ops import activation, batch_norm, sigmoid, swish
+from .parallel import apply_epilogue, matmul_wt, single_threaded_blas
 
 Pad = tuple[int, int, int, int]  # zero padding (top, bottom, left, right)
 
@@ -371,8 +371,8 @@ def _blocks_nhwc_run(params, cfg, pixel_values, prefix, output_hidden_states):
         elif b == 1:  # large map: scale the weights' input columns instead, (x * g) @ W.T = x @ (W * g).T
             y = matmul_wt(h.reshape(hh * ww, e), wp * gate[0], epilogue)
         else:  # ... per image, then the epilogue over the batch
-            y = np.concatenate([matmul_wt(h[i].reshape(hh * ww, e), wp * gate[i]) for i in range(b)])
-            K.affine_act_(y, *bn(bp + "projection.project_bn"), residual=inp if spec.residual else None)
+            y = apply_epilogue(np.concatenate([matmul_wt(h[i].reshape(hh * ww, e), wp * gate[i]) for i in range(b)]),
+                               epilogue)
         h = y.reshape(b, hh, ww, wp.shape[0])
         if hidden is not None:
             hidden.append(h)
