@@ -26,16 +26,16 @@ Batch norm is passed to the kernels as three per-channel vectors, y = (x - a) * 
 Threads: every kernel here is serial, compiled with nogil=True, and takes the band [r0, r1) of its outer loop as
 its last two arguments (the epilogues: a block of rows r0:r1 and columns c0:c1); the wrappers run one band per
 thread through refalign.parallel (see there for why not Numba's parallel=True).  Kernels compile lazily, on their
-first call per signature, and are cached on disk (cache=True).
+first call per signature, and are cached on disk in a per-user folder (refalign.jit).
 """
 from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 from numpy.typing import NDArray
 
+from . import jit
 from . import parallel as _parallel
 
 # ----------------------------------------------------------------------------------------------- batch norm
@@ -69,7 +69,7 @@ _ZMIN, _ZMAX = np.float32(-87.0), np.float32(88.0)
 _ROUND = np.float32(12582912.0)  # e^z stays a normal float32; x / (1 + e^-x) is then exact to ~ulp
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")
+@jit.njit(inline="always", error_model="numpy")
 def _exp_parts(zc):
     """For one float32 z: (e^r, the int32 bits of 2^k) with z = k ln 2 + r, so that e^z = e^r * 2^k."""
     zc = _ZMIN if zc < _ZMIN else zc  # plain selects (no calls) so that the loop vectorizes
@@ -81,7 +81,7 @@ def _exp_parts(zc):
     return p * r2 + r + np.float32(1.0), (np.int32(k) + np.int32(127)) << np.int32(23)
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")
+@jit.njit(inline="always", error_model="numpy")
 def _exp_row_f32(z, sign, out, ibuf):
     """out[:] = exp(sign * z) for float32 rows (z and out may be one array), vectorizable; ibuf: int32 scratch.
 
@@ -102,7 +102,7 @@ def _exp_row_f32(z, sign, out, ibuf):
 _SWISH_BLOCK = 2048  # values per swish pass (3 rows of scratch: 24 KB, within L1)
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")
+@jit.njit(inline="always", error_model="numpy")
 def _swish_row(o, fast, pbuf, ibuf):
     """o[:] = o / (1 + exp(-o)) in place; fast (float32): the vectorizable exp above, with scratch rows pbuf (o's
     dtype) and ibuf (int32) of at least min(len(o), _SWISH_BLOCK) values."""
@@ -116,7 +116,7 @@ def _swish_row(o, fast, pbuf, ibuf):
         _swish_row_f32(o[b0:b1], pbuf[:b1 - b0], ibuf[:b1 - b0])
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+@jit.njit(error_model="numpy", fastmath={"contract"})
 def _swish_row_f32(o, pbuf, ibuf):
     # "contract" lets LLVM fuse the polynomial's a * b + c into FMA instructions (measured ~20% faster); float32
     # only -- the float64 path, the oracle, is never contracted.
@@ -126,7 +126,7 @@ def _swish_row_f32(o, pbuf, ibuf):
 
 
 # ----------------------------------------------------------------------------------------------- image tower
-@numba.njit(nogil=True, cache=True, error_model="numpy")
+@jit.njit(nogil=True, error_model="numpy")
 def _stem_kernel(x, w, stride, pad_top, pad_left, a, s, t, fast, out, r0, r1):
     # x [B, H, W, Cin], w [k, k, Cin, Cout], out [B, Ho, Wo, Cout]; taps outside x read zero padding.
     # Output rows r0:r1 of the B * Ho.
@@ -176,7 +176,7 @@ def stem_bn_swish(x_nhwc: NDArray, w: NDArray, stride: int, pad: tuple[int, int,
     return out
 
 
-@numba.njit(nogil=True, cache=True, error_model="numpy")
+@jit.njit(nogil=True, error_model="numpy")
 def _depthwise_kernel(x, w, stride, pad_top, pad_left, a, s, t, act, fast, out, rowsum, r0, r1):
     # x [B, H, W, C], w [k, k, C], out [B, Ho, Wo, C], rowsum [B, Ho, C] (sum over each output row, for the SE mean).
     # Output rows r0:r1 of the B * Ho.
@@ -237,7 +237,7 @@ def depthwise_bn_swish(x_nhwc: NDArray, w: NDArray, stride: int, pad: tuple[int,
     return out, means
 
 
-@numba.njit(nogil=True, cache=True, error_model="numpy")
+@jit.njit(nogil=True, error_model="numpy")
 def _affine_act_block(y, r0, r1, c0, c1, a, s, t, act, fast, res, has_res):
     # the block y[r0:r1, c0:c1] of y [N, C] in place: (y - a) * s + t, then swish (act), then + res (has_res).
     # refalign.parallel.matmul_wt runs one block per thread, right after the block's product.
@@ -281,7 +281,7 @@ def affine_act_(y2d: NDArray, a: NDArray, s: NDArray, t: NDArray, act: bool = Fa
 
 
 # ----------------------------------------------------------------------------------------------- text tower
-@numba.njit(nogil=True, cache=True, error_model="numpy")
+@jit.njit(nogil=True, error_model="numpy")
 def _layer_norm_kernel(x, res, has_res, w, b, eps, out, r0, r1):
     # x, res, out [N, H]: out = LayerNorm(x + res) over the last axis, biased variance, sums in float64; rows r0:r1
     H = x.shape[1]
@@ -322,7 +322,7 @@ _E = [np.float32(c) for c in (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -
 _E0, _E1, _E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9 = _E
 
 
-@numba.njit(nogil=True, cache=True, error_model="numpy")
+@jit.njit(nogil=True, error_model="numpy")
 def _bias_gelu_block(y, r0, r1, c0, c1, b, gelu, fast):
     # the block y[r0:r1, c0:c1] of y [N, I] in place: v = y + b, then (gelu) 0.5 v (1 + erf(v / sqrt 2))
     bv, width = b[c0:c1], c1 - c0

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 from numpy.typing import NDArray
 
+from . import jit
 
-@numba.vectorize(["float32(float32)", "float64(float64)"], cache=True)
+
+@jit.vectorize(["float32(float32)", "float64(float64)"])
 def erf(x):
     """The error function from the C library (numpy has none), elementwise, dtype-preserving."""
     return math.erf(x)

@@ -19,11 +19,12 @@ import os
 import threading
 from typing import Callable
 
-import numba
 import numpy as np
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
+
+from . import jit
 
 _SPIN_ITERATIONS = 200_000  # ~0.2-0.4 ms of polling (one atomic load and compare per iteration)
 
@@ -39,7 +40,7 @@ def _load_acquire(typingctx, array, index):
     return types.int64(array, index), codegen
 
 
-@numba.njit(nogil=True, cache=True)
+@jit.njit(nogil=True)
 def _poll(flags, index, old, iterations):
     """Wait, without the GIL, until flags[index] != old; False if it still equals old after `iterations` reads."""
     for _ in range(iterations):
