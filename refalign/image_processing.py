@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from .errors import ConfigError, ImageLoadError
+from .outputs import check_return_tensors
 
 PREPROCESSOR_CONFIG_NAME = "preprocessor_config.json"
 
@@ -388,8 +389,10 @@ class EfficientNetImageProcessor:
             x = x / np.asarray(self.image_std, dtype=dtype)
         return np.ascontiguousarray(x.transpose(2, 0, 1))  # [H, W, 3] -> [3, H, W]
 
-    def __call__(self, images, dtype=np.float32) -> dict[str, np.ndarray]:
-        """One image or a list of images (path, bytes, file object, PIL, uint8 array) -> {"pixel_values": [B,3,H,W]}."""
+    def __call__(self, images, dtype=np.float32, return_tensors=None) -> dict[str, np.ndarray]:
+        """One image or a list of images (path, bytes, file object, PIL, uint8 array) -> {"pixel_values": [B,3,H,W]}.
+        return_tensors: None or "np" (refalign returns NumPy arrays only)."""
+        check_return_tensors(return_tensors, type(self).__name__)
         items = list(images) if isinstance(images, (list, tuple)) else [images]
         if not items:
             raise ValueError("images: empty list")

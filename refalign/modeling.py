@@ -18,13 +18,15 @@ from numpy.typing import NDArray
 from .checkpoint import compute_dtype  # noqa: F401  (re-exported: one definition of the compute dtypes)
 from .config import AlignConfig
 from .ops import linear, log_softmax
+from .outputs import ModelOutput
 from .text_model import TextOutput, text_forward
 from .vision_model import VisionOutput, vision_forward
 
 
-@dataclass
-class AlignOutput:
-    """Mirrors transformers' AlignOutput field for field (NumPy arrays instead of tensors)."""
+@dataclass(repr=False)
+class AlignOutput(ModelOutput):
+    """Mirrors transformers' AlignOutput field for field (NumPy arrays instead of tensors). Fields that are not None
+    can also be read as `out["logits_per_image"]`, `out[0]`, `out.to_tuple()`, `out.keys()` / `items()`."""
     loss: NDArray | None = None
     logits_per_image: NDArray | None = None   # [n_images, n_texts]
     logits_per_text: NDArray | None = None    # [n_texts, n_images]
@@ -32,9 +34,6 @@ class AlignOutput:
     image_embeds: NDArray | None = None       # [n_images, projection_dim], L2-normalised
     text_model_output: TextOutput | None = None
     vision_model_output: VisionOutput | None = None
-
-    def __getitem__(self, key: str):
-        return getattr(self, key)
 
 
 def l2_normalize(x: NDArray) -> NDArray:
@@ -65,7 +64,14 @@ def align_loss(logits_per_text: NDArray) -> NDArray:
 
 
 class AlignModel:
-    """ALIGN dual encoder on NumPy. `params` holds the checkpoint's tensors under transformers' key names."""
+    """ALIGN dual encoder on NumPy, used like transformers' AlignModel:
+
+        model = AlignModel.from_pretrained("kakaobrain/align-base")    # or a folder, "tiny"; dtype=np.float64
+        out = model(**AlignProcessor.from_pretrained(...)(text=texts, images=images))
+        out.logits_per_image, model.get_text_features(...), model.get_image_features(...)
+
+    `params` holds the checkpoint's tensors under transformers' key names; `dtype` is the compute dtype (float32,
+    or float64: refalign's oracle mode)."""
 
     def __init__(self, config: AlignConfig, params: dict[str, NDArray], dtype=np.float32, source: str | None = None):
         self.config = config
@@ -176,7 +182,17 @@ class AlignModel:
     # ----------------------------------------------------------------- forward
     def __call__(self, input_ids=None, pixel_values=None, attention_mask=None, token_type_ids=None,
                  return_loss: bool = False, output_hidden_states: bool = False,
-                 output_attentions: bool = False) -> AlignOutput:
+                 output_attentions: bool = False, return_dict: bool = True) -> AlignOutput | tuple:
+        """The forward pass of transformers' AlignModel: both towers, L2-normalised embeddings and the logits.
+
+        input_ids / attention_mask / token_type_ids: int [n_texts, L]; pixel_values: float [n_images, 3, H, W] --
+        what AlignProcessor returns, so `model(**processor(text=..., images=...))` works.
+        return_loss: ALIGN's symmetric contrastive loss (label smoothing 0.1; needs n_texts == n_images).
+        output_hidden_states / output_attentions: keep every layer's output (and the text attention probabilities).
+        return_dict=False gives `out.to_tuple()` instead, as in transformers.
+        Returns AlignOutput(loss, logits_per_image [n_images, n_texts], logits_per_text, text_embeds, image_embeds,
+        text_model_output, vision_model_output).
+        """
         if input_ids is None or pixel_values is None:
             raise ValueError("AlignModel(...) needs both input_ids and pixel_values; use get_text_features / "
                              "get_image_features for one tower")
@@ -188,8 +204,9 @@ class AlignModel:
         logits_per_text = self.logits(text_embeds, image_embeds)                # [n_texts, n_images]
         logits_per_image = logits_per_text.T                                    # [n_images, n_texts]
         loss = align_loss(logits_per_text) if return_loss else None
-        return AlignOutput(loss=loss, logits_per_image=logits_per_image, logits_per_text=logits_per_text,
-                           text_embeds=text_embeds, image_embeds=image_embeds, text_model_output=text_out,
-                           vision_model_output=vision_out)
+        out = AlignOutput(loss=loss, logits_per_image=logits_per_image, logits_per_text=logits_per_text,
+                          text_embeds=text_embeds, image_embeds=image_embeds, text_model_output=text_out,
+                          vision_model_output=vision_out)
+        return out if return_dict else out.to_tuple()
 
     forward = __call__

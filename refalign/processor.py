@@ -7,10 +7,20 @@ import os
 import numpy as np
 
 from .image_processing import EfficientNetImageProcessor
+from .outputs import check_return_tensors
 from .tokenization import BertTokenizer
 
 
 class AlignProcessor:
+    """ALIGN's tokenizer (BertTokenizer, WordPiece) and image processor (EfficientNetImageProcessor) behind one call,
+    like transformers' AlignProcessor:
+
+        processor = AlignProcessor.from_pretrained("tiny")
+        inputs = processor(text=["a photo of a cat"], images=["cat.jpg"], return_tensors="np")
+        out = AlignModel.from_pretrained("tiny")(**inputs)
+
+    Texts are padded to 64 tokens (transformers' AlignProcessor default) and not truncated unless asked.
+    """
     # transformers' AlignProcessor pads every text to 64 tokens unless told otherwise
     default_padding = "max_length"
     default_max_length = 64
@@ -28,10 +38,19 @@ class AlignProcessor:
         directory = path if os.path.isdir(path) else os.path.dirname(path)
         return cls(EfficientNetImageProcessor.from_pretrained(directory), BertTokenizer.from_pretrained(directory))
 
+    def __repr__(self) -> str:
+        return (f"AlignProcessor(\n  tokenizer={self.tokenizer!r},\n  image_processor={self.image_processor!r},\n"
+                f"  padding={self.default_padding!r}, max_length={self.default_max_length})")
+
     def __call__(self, text=None, images=None, padding=None, max_length=None, truncation=False,
-                 dtype=np.float32) -> dict[str, np.ndarray]:
-        """Returns input_ids / attention_mask / token_type_ids (int64 [B, L]) for `text` and pixel_values
-        ([B, 3, H, W] in `dtype`) for `images`."""
+                 dtype=np.float32, return_tensors=None) -> dict[str, np.ndarray]:
+        """Model inputs for `text` (a string or a list) and/or `images` (one image or a list: paths, bytes, binary
+        files, PIL images, uint8 HWC arrays): input_ids / attention_mask / token_type_ids (int64 [B, L]) and
+        pixel_values ([B, 3, H, W] in `dtype`), as a dict that `AlignModel(**inputs)` takes.
+
+        padding / max_length / truncation: as the tokenizer's (default: pad to 64, no truncation).
+        return_tensors: None or "np" -- refalign returns NumPy arrays; "pt", "tf", "jax" are refused by name."""
+        check_return_tensors(return_tensors, "AlignProcessor")
         if text is None and images is None:
             raise ValueError("AlignProcessor needs text=, images= or both")
         out: dict[str, np.ndarray] = {}

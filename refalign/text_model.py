@@ -24,13 +24,15 @@ from .architecture import text_pooler_shapes, text_shapes
 from .config import AlignTextConfig
 from .errors import CheckpointError
 from .ops import activation, gelu, layer_norm, linear, softmax
+from .outputs import ModelOutput
 from .parallel import single_threaded_blas
 
 PREFIXES = ("text_model.", "bert.", "")  # ALIGN checkpoint, BertFor*-style checkpoint, plain BertModel checkpoint
 
 
-@dataclass
-class TextOutput:
+@dataclass(repr=False)
+class TextOutput(ModelOutput):
+    """Mirrors transformers' BaseModelOutputWithPoolingAndCrossAttentions for the BERT tower (NumPy)."""
     last_hidden_state: NDArray           # (B, L, H)
     pooler_output: NDArray | None        # (B, H): tanh(linear(CLS)); None when the checkpoint has no pooler
     hidden_states: list[NDArray] | None  # num_hidden_layers + 1 tensors (B, L, H): embeddings, then each layer

@@ -41,6 +41,7 @@ import numpy as np
 import regex
 
 from .errors import CheckpointError, ConfigError, WeightsNotFoundError
+from .outputs import check_return_tensors
 
 __all__ = ["BertTokenizer", "load_vocab", "ALIGN_BASE_TOKENIZER_CONFIG"]
 
@@ -645,7 +646,8 @@ class BertTokenizer:
         return self._ids_to_tokens[i] if i < len(self._ids_to_tokens) else None
 
     def __call__(self, text, padding="max_length", max_length=None, truncation=False,
-                 return_attention_mask=True, return_token_type_ids=True, max_positions=None) -> dict:
+                 return_attention_mask=True, return_token_type_ids=True, max_positions=None,
+                 return_tensors=None) -> dict:
         """Encode a text or a list of texts as ``[CLS] tokens [SEP]`` + padding, int64 arrays of shape (B, L).
 
         padding: "max_length" (the default, as in AlignProcessor) pads to max_length; a longer, untruncated
@@ -657,8 +659,10 @@ class BertTokenizer:
             max_length positions, [CLS] and [SEP] included.
         max_positions: the model's max_position_embeddings (None -> the tokenizer's, 512). A sequence, or a padded
             width, longer than that raises ValueError rather than reaching the model.
+        return_tensors: None or "np" (NumPy is all refalign returns; "pt", "tf", "jax" are refused by name).
         Returns {"input_ids", "token_type_ids", "attention_mask"} (the last two unless turned off).
         """
+        check_return_tensors(return_tensors, "BertTokenizer")
         texts = _as_text_list(text)
         mode = _padding_mode(padding)
         truncate = _truncation_flag(truncation)

@@ -29,20 +29,18 @@ from .architecture import BlockSpec, block_specs, stem_channels, vision_shapes
 from .config import AlignVisionConfig
 from .errors import CheckpointError
 from .ops import activation, batch_norm, sigmoid, swish
+from .outputs import ModelOutput
 from .parallel import apply_epilogue, matmul_wt, single_threaded_blas
 
 Pad = tuple[int, int, int, int]  # zero padding (top, bottom, left, right)
 
 
-@dataclass
-class VisionOutput:
+@dataclass(repr=False)
+class VisionOutput(ModelOutput):
     """Mirrors transformers' BaseModelOutputWithPoolingAndNoAttention for AlignVisionModel (NumPy, NCHW)."""
     last_hidden_state: NDArray             # [B, C_last, h, w]  (640 x 9 x 9 for align-base at 289)
     pooler_output: NDArray                 # [B, C_last]
     hidden_states: list[NDArray] | None = None  # stem output + one per block (56 for align-base), each [B, C, h, w]
-
-    def __getitem__(self, key: str):
-        return getattr(self, key)
 
 
 # ----------------------------------------------------------------------------------------------- convolutions

@@ -158,3 +158,48 @@ def test_text_features_skip_padding_columns_exactly(tiny_dir, dtype, tol):
     got = model.get_text_features(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
     assert rel_err(got, want) <= tol
     assert rel_err(model.get_text_features(enc["input_ids"]), want) > 1e-3   # without the mask, padding is real
+
+
+# ----------------------------------------------------------------------------------------------- transformers habits
+def test_processor_output_feeds_the_model_like_transformers(tiny_dir, photos):
+    from refalign import AlignProcessor
+    model = AlignModel.from_pretrained(tiny_dir)
+    proc = AlignProcessor.from_pretrained(tiny_dir)
+    inputs = proc(text=["a photo of a cat", "a dog"], images=[photos["chelsea"]], return_tensors="np")
+    out = model(**inputs)
+    assert out.keys() == ["logits_per_image", "logits_per_text", "text_embeds", "image_embeds", "text_model_output",
+                          "vision_model_output"]                    # loss is None, so absent (as in transformers)
+    assert [k for k, _ in out.items()] == out.keys() and list(out) == out.keys() and "loss" not in out
+    tup = out.to_tuple()
+    assert len(tup) == 6 and tup[0] is out.logits_per_image and out[0] is out.logits_per_image
+    assert isinstance(tup[4], tuple) and tup[4][0] is out.text_model_output.last_hidden_state
+    assert out["image_embeds"] is out.image_embeds and out[1:3] == tup[1:3]
+    with pytest.raises(KeyError, match="loss"):
+        out["loss"]
+    as_tuple = model(**inputs, return_dict=False, return_loss=False)
+    np.testing.assert_array_equal(as_tuple[0], out.logits_per_image)
+    assert out.vision_model_output.keys() == ["last_hidden_state", "pooler_output"]
+    assert "logits_per_image=array(shape=(1, 2)" in repr(out)
+
+
+@pytest.mark.parametrize("framework", ["pt", "tf", "jax"])
+def test_framework_tensors_are_refused_by_name(tiny_dir, framework):
+    from refalign import AlignProcessor
+    proc = AlignProcessor.from_pretrained(tiny_dir)
+    for call in (lambda: proc(text=["a cat"], return_tensors=framework),
+                 lambda: proc.tokenizer(["a cat"], return_tensors=framework),
+                 lambda: proc.image_processor(np.zeros((8, 8, 3), np.uint8), return_tensors=framework)):
+        with pytest.raises(ValueError, match=f"return_tensors='{framework}'.*NumPy"):
+            call()
+    with pytest.raises(ValueError, match="not understood"):
+        proc(text=["a cat"], return_tensors="numpy!")
+    assert proc.tokenizer(["a cat"], return_tensors="np")["input_ids"].dtype == np.int64
+
+
+def test_public_classes_document_themselves(tiny_dir):
+    from refalign import AlignProcessor
+    assert "forward pass" in AlignModel.__call__.__doc__ and "return_dict" in AlignModel.__call__.__doc__
+    assert AlignModel.__call__.__doc__ == AlignModel.forward.__doc__
+    assert "AlignProcessor" in AlignProcessor.__doc__ and "return_tensors" in AlignProcessor.__call__.__doc__
+    r = repr(AlignProcessor.from_pretrained(tiny_dir))
+    assert r.startswith("AlignProcessor(") and "BertTokenizer(" in r and "EfficientNetImageProcessor(" in r
