@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import RefalignError
+from .fileio import atomic_output
 
 GOLDEN_FORMAT = "refalign-golden/1"
 
@@ -157,16 +158,8 @@ def write_golden(path, tensors: dict, metadata: dict) -> None:
         raise ValueError(f"metadata says dtype {meta['dtype']!r} but the float tensors are {dtype}")
     order = forward_order(list(arrays))
     meta.update({"format": GOLDEN_FORMAT, "order": json.dumps(order), "dtype": dtype})
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
+    with atomic_output(path) as tmp:
         save_file({n: arrays[n] for n in order}, tmp, metadata=meta)
-        os.chmod(tmp, 0o644)  # a data file meant to be shared and committed
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 # ----------------------------------------------------------------------------------------------- reading
@@ -282,6 +275,7 @@ class TensorReport:
     rtol: float = math.nan
     message: str = ""                 # what was wrong, for SHAPE / DTYPE / MISSING / EXTRA
     failed: bool = False              # counts as a failure (EXTRA never does; MISSING not with allow_missing)
+    nan_count: int = 0                # NaN in the candidate where the golden is a number
 
 
 @dataclass
@@ -301,18 +295,26 @@ class CompareResult:
 
     def format(self) -> str:
         rows = [("status", "tensor", "shape", "max abs", "max rel", "where", "tol used", "atol", "rtol")]
+        allowed_missing = [r.name for r in self.reports if r.status == MISSING and not r.failed]
         for r in self.reports:
+            if r.status == MISSING and not r.failed:
+                continue                                   # summarised in one line below
             exact = r.atol == 0 and r.rtol == 0
-            rows.append((r.status, r.name, _fmt_shape(r.shape), _fmt_num(r.max_abs), _fmt_num(r.max_rel),
-                         "-" if r.where is None else _fmt_shape(r.where),
-                         "exact" if exact and r.status == OK else _fmt_pct(r.budget_used),
+            nan = "nan" if r.nan_count else None
+            rows.append((r.status, r.name, _fmt_shape(r.shape), nan or _fmt_num(r.max_abs),
+                         nan or _fmt_num(r.max_rel), "-" if r.where is None else _fmt_shape(r.where),
+                         nan or ("exact" if exact and r.status == OK else _fmt_pct(r.budget_used)),
                          _fmt_num(r.atol), _fmt_num(r.rtol)))
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         lines = [f"golden:    {self.golden}", f"candidate: {self.candidate}"]
         lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
-        details = [f"  {r.name}: {r.message}" for r in self.reports if r.message]
+        details = [f"  {r.name}: {r.message}" for r in self.reports if r.message and r.status != MISSING]
         if details:
             lines += ["details:"] + details
+        if allowed_missing:
+            shown = ", ".join(allowed_missing[:4]) + (f", ... ({len(allowed_missing) - 4} more)"
+                                                     if len(allowed_missing) > 4 else "")
+            lines.append(f"not in the candidate (allowed): {len(allowed_missing)} tensors: {shown}")
         compared = [r for r in self.reports if r.status in (OK, NOT_OK)]
         failures = [r for r in self.reports if r.failed]
         if failures:
@@ -342,6 +344,7 @@ def _value_report(name: str, g: np.ndarray, c: np.ndarray, atol: float, rtol: fl
     g64, c64 = g.astype(np.float64), c.astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         diff = np.abs(c64 - g64)
+        nan_count = int(np.count_nonzero(np.isnan(diff)))
         diff = np.where(np.isnan(diff), np.inf, diff)          # a NaN in the candidate is as bad as it gets
         bound = atol + rtol * np.abs(g64)
         budget = np.where(diff == 0, 0.0, diff / bound)          # 0/0 (exact comparison, equal) -> 0
@@ -353,7 +356,9 @@ def _value_report(name: str, g: np.ndarray, c: np.ndarray, atol: float, rtol: fl
                         max_abs=float(diff.max()) if g.size else 0.0,
                         max_rel=float(rel.max()) if rel.size else (0.0 if g.size else math.nan),
                         where=tuple(int(i) for i in worst) if worst is not None else None,
-                        budget_used=used, atol=float(atol), rtol=float(rtol), failed=used > 1.0)
+                        budget_used=used, atol=float(atol), rtol=float(rtol), failed=used > 1.0,
+                        nan_count=nan_count,
+                        message=f"{nan_count} NaN value(s) in the candidate" if nan_count else "")
 
 
 def _candidate_float_dtype(golden: dict, candidate: dict) -> str | None:
@@ -579,8 +584,10 @@ def _preprocessing(processor, directory: str) -> dict:
 
 
 def make_golden(weights, images, texts, out, dtype="float32") -> str:
-    """The `refalign golden` command: run refalign on images + texts and write every intermediate to `out`."""
+    """The `refalign golden` command: run refalign on images + texts and write every intermediate to `out`.
+    `weights` resolves like everywhere else (None: $REFALIGN_WEIGHTS, weights/align-base, the HF cache)."""
     from . import __version__
+    from .hub import is_bundled_tiny
     from .modeling import AlignModel
     from .processor import AlignProcessor
     if isinstance(images, (str, os.PathLike)):
@@ -602,6 +609,8 @@ def make_golden(weights, images, texts, out, dtype="float32") -> str:
         "producer": f"refalign {__version__}",
         "weights": os.path.basename(os.path.normpath(model.source)),
         "weights_sha256": file_sha256(wfile),
+        # the bundled tiny checkpoint has random weights: a golden of it is a smoke test, not of a trained model
+        "random_weights": is_bundled_tiny(model.source),
         "config": model.config.to_dict(),
         "preprocessing": _preprocessing(processor, directory),
         "seed": "none (inference is deterministic)",

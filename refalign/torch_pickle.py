@@ -20,13 +20,13 @@ import mmap
 import os
 import pickle
 import struct
-import tempfile
 import zipfile
 from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import CheckpointError, UnsafePickleError
+from .fileio import atomic_output
 
 MAX_PICKLE_BYTES = 256 << 20  # data.pkl of a state dict is ~100 KB; refuse to read absurd sizes into memory
 MAX_EXPANDED_BYTES = 1 << 32  # a tensor bigger than its storage (stride 0) may not blow up beyond this
@@ -346,9 +346,7 @@ def convert_to_safetensors(directory, overwrite: bool = False) -> str:
     if os.path.exists(dst) and not overwrite:
         raise CheckpointError(f"{dst} exists already; pass overwrite=True (refalign convert --overwrite) to replace it")
     tensors = read_torch_raw(src)
-    fd, tmp = tempfile.mkstemp(prefix=".model.safetensors.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
+    with atomic_output(dst) as tmp:
         write_safetensors(tmp, tensors)
         back = read_safetensors_raw(tmp)  # validates the header we wrote; compares stored bits
         for name, (arr, st) in tensors.items():
@@ -356,9 +354,4 @@ def convert_to_safetensors(directory, overwrite: bool = False) -> str:
             if got_st != st or got.shape != arr.shape or got.tobytes() != np.ascontiguousarray(arr).tobytes():
                 raise CheckpointError(f"{tmp}: tensor {name!r} did not read back as written")
         del back
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return dst

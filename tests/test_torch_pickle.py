@@ -242,6 +242,17 @@ def test_convert_round_trip_keeps_dtypes(torch, saved):
     np.testing.assert_array_equal(ours["bf16"], sd["bf16"].double().numpy())
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_converted_file_follows_the_umask(torch, saved, umask):
+    path, _ = saved
+    old = os.umask(umask)
+    try:
+        out = convert_to_safetensors(path.parent, overwrite=True)
+    finally:
+        os.umask(old)
+    assert os.stat(out).st_mode & 0o777 == 0o666 & ~umask
+
+
 def test_convert_refuses_overwrite_and_failure_loses_nothing(torch, saved, monkeypatch):
     path, _ = saved
     dst = path.parent / "model.safetensors"
