@@ -18,7 +18,7 @@ import struct
 import numpy as np
 
 from . import architecture
-from .config import AlignConfig, load_config
+from .config import AlignConfig, load_config, unknown_keys_hint
 from .errors import CheckpointError, WeightsNotFoundError
 from .torch_pickle import bf16_to_float32, read_torch_header, read_torch_raw
 
@@ -265,6 +265,16 @@ def load_state_dict(path, dtype=np.float32) -> dict[str, np.ndarray]:
     return read_safetensors(file, dt)
 
 
+def load_raw_state_dict(path) -> dict[str, tuple[np.ndarray, str]]:
+    """Every tensor as stored, with its safetensors dtype name (BF16 as uint16 bits), nothing converted:
+    safetensors tensors stay views of the memory-mapped file; pytorch_model.bin tensors are read."""
+    file = weights_files(path)[0]
+    if file.endswith(".json"):
+        torch_shards = os.path.basename(file) == TORCH_BIN_INDEX
+        return _load_sharded(file, read_torch_raw if torch_shards else read_safetensors_raw)
+    return read_torch_raw(file) if _is_torch_file(file) else read_safetensors_raw(file)
+
+
 def _fmt(shape) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
@@ -289,10 +299,11 @@ def check_state_dict(state, cfg: AlignConfig, source: str) -> dict[str, np.ndarr
     problems += [f"missing: {name} {_fmt(required[name])}" for name in required if name not in state]
     if problems:
         counts = {k: sum(p.startswith(k) for p in problems) for k in ("missing", "misshaped", "unexpected")}
+        hint = unknown_keys_hint(cfg)
         raise CheckpointError(
             f"{source}: the weights do not fit the architecture in its config.json "
             f"({counts['missing']} missing, {counts['misshaped']} misshaped, {counts['unexpected']} unexpected):\n  "
-            + "\n  ".join(problems))
+            + "\n  ".join(problems) + (f"\n{hint}" if hint else ""))
     return kept
 
 
@@ -343,9 +354,22 @@ def weights_sha256(path) -> str:
     return h.hexdigest()
 
 
-def checkpoint_summary(path, *, sha256: bool = False) -> dict:
+def config_highlights(cfg: AlignConfig) -> dict:
+    """The config lines `refalign info` shows."""
+    t, v = cfg.text_config, cfg.vision_config
+    return {
+        "projection_dim": cfg.projection_dim,
+        "text": f"BERT {t.num_hidden_layers} layers, hidden {t.hidden_size}, {t.num_attention_heads} heads, "
+                f"vocab {t.vocab_size}",
+        "vision": f"EfficientNet width {v.width_coefficient} depth {v.depth_coefficient}, "
+                  f"{v.num_hidden_layers} blocks, image {v.image_size}x{v.image_size}",
+    }
+
+
+def checkpoint_summary(path, *, sha256: bool = False, config: bool = True) -> dict:
     """What `refalign info` shows: files and sizes, tensor count, values per tower (BN running statistics count;
-    num_batches_tracked-style buffers do not), stored dtypes, config highlights; sha256 when asked."""
+    num_batches_tracked-style buffers do not), stored dtypes, config highlights (unless config=False: then
+    config.json is not read); sha256 when asked."""
     path = os.fspath(path)
     files = weights_files(path)
     table = _tensor_table(files)
@@ -363,16 +387,8 @@ def checkpoint_summary(path, *, sha256: bool = False) -> dict:
         "dtypes": dtypes,
     }
     cfg_file = os.path.join(_config_dir(path), "config.json")
-    if os.path.isfile(cfg_file):
-        cfg = load_config(cfg_file)
-        t, v = cfg.text_config, cfg.vision_config
-        summary["config"] = {
-            "projection_dim": cfg.projection_dim,
-            "text": f"BERT {t.num_hidden_layers} layers, hidden {t.hidden_size}, {t.num_attention_heads} heads, "
-                    f"vocab {t.vocab_size}",
-            "vision": f"EfficientNet width {v.width_coefficient} depth {v.depth_coefficient}, "
-                      f"{v.num_hidden_layers} blocks, image {v.image_size}x{v.image_size}",
-        }
+    if config and os.path.isfile(cfg_file):
+        summary["config"] = config_highlights(load_config(cfg_file))
     if sha256:
         summary["sha256"] = weights_sha256(path)
     return summary
