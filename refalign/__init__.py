@@ -13,8 +13,8 @@ import importlib
 __version__ = "0.1.0"
 
 from .config import AlignConfig, AlignTextConfig, AlignVisionConfig  # noqa: E402
-from .errors import (CheckpointError, ConfigError, ImageLoadError, RefalignError, UnsafePickleError,  # noqa: E402
-                     WeightsNotFoundError)
+from .errors import (CheckpointError, ConfigError, ImageLoadError, NonFiniteError, RefalignError,  # noqa: E402
+                     UnsafePickleError, WeightsNotFoundError)
 
 # The heavier parts load on first use (PEP 562), so `import refalign` stays quick and light.
 _LAZY = {
@@ -22,7 +22,7 @@ _LAZY = {
     "AlignProcessor": "processor",
     "BertTokenizer": "tokenization",
     "EfficientNetImageProcessor": "image_processing", "load_image": "image_processing",
-    "similarity": "api", "classify": "api", "embed_images": "api", "embed_texts": "api",
+    "similarity": "api", "similarity_scores": "api", "classify": "api", "embed_images": "api", "embed_texts": "api",
     "read_torch_checkpoint": "torch_pickle", "convert_to_safetensors": "torch_pickle",
     "load_checkpoint": "checkpoint", "load_state_dict": "checkpoint",
     "resolve_weights": "hub",
@@ -30,7 +30,7 @@ _LAZY = {
 }
 
 __all__ = ["__version__", "AlignConfig", "AlignTextConfig", "AlignVisionConfig", "CheckpointError", "ConfigError",
-           "ImageLoadError", "RefalignError", "UnsafePickleError", "WeightsNotFoundError", *_LAZY]
+           "ImageLoadError", "NonFiniteError", "RefalignError", "UnsafePickleError", "WeightsNotFoundError", *_LAZY]
 
 
 def __getattr__(name: str):

@@ -8,6 +8,7 @@ import threading
 import numpy as np
 from numpy.typing import NDArray
 
+from .errors import NonFiniteError
 from .hub import resolve_weights
 from .modeling import AlignModel, compute_dtype, l2_normalize
 from .ops import softmax
@@ -55,20 +56,44 @@ def _check_texts(texts, name: str = "texts") -> list[str]:
     return list(texts)
 
 
+def require_finite(model: AlignModel, what: str, values: NDArray) -> NDArray:
+    """`values` unchanged when finite; else a NonFiniteError naming the model's non-finite weights (if any), so NaN
+    never reaches a user as a score."""
+    if np.isfinite(values).all():
+        return values
+    from .validate import find_nonfinite
+    bad = find_nonfinite(model.params)
+    why = ("non-finite weights: " + ", ".join(bad)) if bad else \
+        "every weight is finite, so an input or an overflow in the computation produced them"
+    raise NonFiniteError(f"{model.source}: the model's {what} hold NaN or inf ({why}); "
+                         f"`refalign info {model.source}` checks the whole checkpoint")
+
+
+def similarity_scores(images, texts, model=None, dtype=np.float32) -> dict[str, NDArray]:
+    """Every score of images x texts, each [n_images, n_texts]: "cosine" (of the L2-normalised embeddings), "logits"
+    (logits_per_image: the cosine divided by the temperature) and "probabilities" (softmax over the texts)."""
+    texts = _check_texts(texts)
+    images = list(images) if isinstance(images, (list, tuple)) else [images]
+    if not images:
+        raise ValueError("images is empty: give at least one image")
+    m, proc = load(model, dtype)
+    inputs = proc(text=texts, images=images, dtype=m.dtype)
+    # the forward pass's logits, from the two feature calls (which skip the captions' padding columns)
+    text_feats = m.get_text_features(inputs["input_ids"], inputs["attention_mask"], inputs["token_type_ids"])
+    image_feats = m.get_image_features(inputs["pixel_values"])
+    text_embeds = l2_normalize(require_finite(m, "text embeddings", text_feats))
+    image_embeds = l2_normalize(require_finite(m, "image embeddings", image_feats))
+    logits = require_finite(m, "logits", m.logits(text_embeds, image_embeds).T)   # [n_images, n_texts]
+    return {"cosine": image_embeds @ text_embeds.T, "logits": logits, "probabilities": softmax(logits, axis=-1)}
+
+
 def similarity(image, texts, model=None, dtype=np.float32) -> NDArray:
     """Probabilities over `texts` for one image (softmax of logits_per_image) -> [n_texts].
     A list of images gives [n_images, n_texts]. `image`: path, bytes, binary file, PIL image or HWC uint8 array;
-    loaded upright (EXIF) and as RGB, like transformers' pipelines."""
-    texts = _check_texts(texts)
-    m, proc = load(model, dtype)
-    many = isinstance(image, (list, tuple))
-    inputs = proc(text=texts, images=list(image) if many else [image], dtype=m.dtype)
-    # the forward pass's logits, from the two feature calls (which skip the captions' padding columns)
-    text_embeds = l2_normalize(m.get_text_features(inputs["input_ids"], inputs["attention_mask"],
-                                                   inputs["token_type_ids"]))
-    image_embeds = l2_normalize(m.get_image_features(inputs["pixel_values"]))
-    probs = softmax(m.logits(text_embeds, image_embeds).T, axis=-1)   # [n_images, n_texts]
-    return probs if many else probs[0]
+    loaded upright (EXIF) and as RGB, like transformers' pipelines. `similarity_scores` also gives the cosines and
+    logits."""
+    probs = similarity_scores(image, texts, model=model, dtype=dtype)["probabilities"]
+    return probs if isinstance(image, (list, tuple)) else probs[0]
 
 
 def classify(images, labels, template: str = DEFAULT_TEMPLATE, model=None, dtype=np.float32):
@@ -111,7 +136,8 @@ def embed_images(items, batch_size: int = 8, model=None, dtype=np.float32, norma
     out = []
     with _progress(len(items), "images", progress) as bar:
         for chunk in _batches(list(items), batch_size):
-            out.append(m.get_image_features(proc(images=chunk, dtype=m.dtype)["pixel_values"]))
+            feats = m.get_image_features(proc(images=chunk, dtype=m.dtype)["pixel_values"])
+            out.append(require_finite(m, "image embeddings", feats))
             bar.update(len(chunk))
     feats = np.concatenate(out)
     return l2_normalize(feats) if normalize else feats
@@ -126,7 +152,8 @@ def embed_texts(texts, batch_size: int = 32, model=None, dtype=np.float32, norma
     with _progress(len(texts), "texts", progress) as bar:
         for chunk in _batches(texts, batch_size):
             enc = proc(text=chunk)
-            out.append(m.get_text_features(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]))
+            feats = m.get_text_features(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
+            out.append(require_finite(m, "text embeddings", feats))
             bar.update(len(chunk))
     feats = np.concatenate(out)
     return l2_normalize(feats) if normalize else feats

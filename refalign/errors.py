@@ -21,5 +21,9 @@ class WeightsNotFoundError(RefalignError, FileNotFoundError):
     """No checkpoint could be found where refalign looked (nothing is ever downloaded implicitly)."""
 
 
+class NonFiniteError(RefalignError, ValueError):
+    """A model produced NaN or inf (the message names the non-finite weights when there are any)."""
+
+
 class ImageLoadError(RefalignError, ValueError):
     """An image could not be opened or decoded."""

@@ -192,8 +192,9 @@ def read_golden(path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         raise GoldenFileError(f"{path}: not a refalign golden file (its safetensors metadata has no 'format'); "
                               "if it is a candidate dump, pass it as the candidate, after the golden")
     if fmt != GOLDEN_FORMAT:
-        hint = ("regenerate it with this refalign (`refalign golden`, or tools/make_goldens.py for the committed "
-                "ones) or read it with the refalign version that wrote it" if fmt.startswith("refalign-golden/")
+        hint = ("regenerate it with this refalign (`refalign golden`; in a source checkout, tools/make_goldens.py "
+                "for the committed ones) or read it with the refalign version that wrote it"
+                if fmt.startswith("refalign-golden/")
                 else "not a refalign golden file")
         raise GoldenFileError(f"{path}: golden format {fmt!r} is not supported (this refalign reads "
                               f"{GOLDEN_FORMAT!r}): {hint}")
@@ -475,8 +476,8 @@ def compare_main(golden, candidate, atol: float | None = None, rtol: float | Non
                      allow_missing=allow_missing)
     print(result.format())
     if not result.ok and isinstance(golden, (str, os.PathLike)):
-        print("(to regenerate a golden: `refalign golden ...` with the inputs in its metadata, or "
-              "tools/make_goldens.py for the committed ones)")
+        print("(to regenerate a golden: `refalign golden ...` with the inputs and weights in its metadata; in a "
+              "source checkout, tools/make_goldens.py regenerates the committed ones)")
     return 0 if result.ok else 1
 
 

@@ -73,18 +73,29 @@ def _from_hf_cache(repo_id: str, looked: list[str]) -> str | None:
     return snap
 
 
+def _checkout_weights_dir() -> str | None:
+    """<repository>/weights/align-base when refalign runs from a source checkout (an editable install); None for
+    an installed copy in site-packages, which has no weights folder."""
+    if os.path.isfile(os.path.join(REPO_DIR, "pyproject.toml")) and os.path.isdir(os.path.join(REPO_DIR, "weights")):
+        return os.path.join(REPO_DIR, "weights", "align-base")
+    return None
+
+
 def _how_to_get() -> str:
-    return (f"Get the weights with `refalign fetch` (downloads {DEFAULT_REPO}; needs huggingface_hub), or download "
-            f"{', '.join(NEEDED_FILES)} and model.safetensors (or pytorch_model.bin, then `refalign convert DIR`) "
-            f"from https://huggingface.co/{DEFAULT_REPO} into {os.path.join(REPO_DIR, 'weights', 'align-base')} "
-            f"(or into any folder, and set REFALIGN_WEIGHTS to it). model='tiny' runs the bundled tiny checkpoint "
-            f"(random weights: a smoke test, not real embeddings).")
+    local = _checkout_weights_dir()
+    into = f"{local} (or into any folder" if local else "a folder (any folder"
+    return (f"Get the weights with `refalign fetch` (downloads {DEFAULT_REPO} into the Hugging Face cache; needs "
+            f"huggingface_hub), or download {', '.join(NEEDED_FILES)} and model.safetensors (or pytorch_model.bin, "
+            f"then `refalign convert DIR`) from https://huggingface.co/{DEFAULT_REPO} into {into}, and set "
+            f"REFALIGN_WEIGHTS to it or pass --weights). model='tiny' runs the bundled tiny checkpoint (random "
+            f"weights: a smoke test, not real embeddings).")
 
 
 def resolve_weights(name_or_path=None) -> str:
     """A checkpoint directory (or the file the caller named), found on disk only:
     an existing path; "tiny" (the bundled random checkpoint); "org/name" from the Hugging Face cache;
-    None: $REFALIGN_WEIGHTS, then <repo>/weights/align-base, then kakaobrain/align-base in the cache."""
+    None: $REFALIGN_WEIGHTS, then <repo>/weights/align-base (in a source checkout), then kakaobrain/align-base in
+    the cache."""
     if name_or_path is None:
         return _resolve_default()
     name = os.fspath(name_or_path)
@@ -112,10 +123,11 @@ def _resolve_default() -> str:
         except WeightsNotFoundError as e:
             raise WeightsNotFoundError(f"REFALIGN_WEIGHTS={env!r} does not lead to a checkpoint: {e}") from None
     looked = ["REFALIGN_WEIGHTS (not set)"]
-    local = os.path.join(REPO_DIR, "weights", "align-base")
-    if _is_checkpoint_dir(local):
+    local = _checkout_weights_dir()
+    if local and _is_checkpoint_dir(local):
         return local
-    looked.append(f"{local} (absent or incomplete: needs config.json and weights)")
+    if local:
+        looked.append(f"{local} (absent or incomplete: needs config.json and weights)")
     found = _from_hf_cache(DEFAULT_REPO, looked)
     if found:
         return found
@@ -156,8 +168,8 @@ def fetch(repo_id: str = DEFAULT_REPO, dest=None) -> str:
         raise RefalignError(
             f"fetching {repo_id} needs huggingface_hub: pip install huggingface_hub. Or download "
             f"{', '.join(NEEDED_FILES)} and model.safetensors (or pytorch_model.bin) from "
-            f"https://huggingface.co/{repo_id}/tree/main into a folder (e.g. weights/align-base) "
-            f"and pass that folder.") from None
+            f"https://huggingface.co/{repo_id}/tree/main into a folder and pass it with --weights (or set "
+            f"REFALIGN_WEIGHTS).") from None
     from .checkpoint import SAFETENSORS, SAFETENSORS_INDEX
     from .torch_pickle import convert_to_safetensors
 

@@ -17,10 +17,13 @@ HF_VARS = ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME", "XDG_CACHE_HOME",
 
 @pytest.fixture
 def clean_env(monkeypatch, tmp_path):
-    """No Hugging Face / refalign variables, HOME in tmp_path, and a repo folder without weights/align-base."""
+    """No Hugging Face / refalign variables, HOME in tmp_path, and a source checkout (pyproject.toml, weights/)
+    without weights/align-base."""
     for var in HF_VARS:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    os.makedirs(tmp_path / "repo" / "weights")
+    (tmp_path / "repo" / "pyproject.toml").write_text("[project]\nname = 'refalign'\n")
     monkeypatch.setattr(hub, "REPO_DIR", str(tmp_path / "repo"))
     return tmp_path
 
@@ -183,3 +186,17 @@ def test_fetch_converts_a_bin_only_repo(torch, monkeypatch, tiny_dir, tmp_path):
     _, state = load_checkpoint(dest)
     _, ref = load_checkpoint(tiny_dir)
     assert set(state) == set(ref) and all((state[k] == ref[k]).all() for k in ref)
+
+
+def test_hints_for_an_installed_copy_name_no_checkout_files(monkeypatch, tmp_path):
+    """A pip-installed refalign has no weights/ folder: the hint must not send the user to one."""
+    import refalign.hub as hub
+    monkeypatch.setattr(hub, "REPO_DIR", str(tmp_path / "site-packages"))
+    assert hub._checkout_weights_dir() is None
+    msg = hub._how_to_get()
+    assert "weights/align-base" not in msg and "REFALIGN_WEIGHTS" in msg and "refalign fetch" in msg
+    monkeypatch.delenv("REFALIGN_WEIGHTS", raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(hub.WeightsNotFoundError) as e:
+        hub.resolve_weights(None)
+    assert "weights/align-base" not in str(e.value)
