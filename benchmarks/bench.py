@@ -185,7 +185,7 @@ def main(argv=None) -> int:
         row("fresh-process similarity, wall (cache warm)", ow, tw)
         row("fresh-process similarity, peak RSS", orss, trss, "MiB")
         with tempfile.TemporaryDirectory() as cold:
-            cw, _ = fresh_process(OURS_SIMILARITY, ours_args, dict(env, NUMBA_CACHE_DIR=cold))
+            cw, _ = fresh_process(OURS_SIMILARITY, ours_args, dict(env, REFALIGN_CACHE_DIR=cold))
         print(f"first-ever run (empty Numba cache, compilation included): {cw:.2f} s", flush=True)
         rows.append(("fresh-process similarity, first run (cold JIT cache)", cw, tw, cw / tw, "s"))
 

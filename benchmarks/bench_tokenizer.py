@@ -43,8 +43,8 @@ def bench_tokenizer(lines, weights: str | None = None, repeats: int = 3, batch: 
     """lines/s of refalign and transformers on `lines`, padded to 64 with truncation. Returns a dict of figures."""
     from transformers import AutoTokenizer
 
-    import refalign.tokenization as tokenization
-    from refalign.tokenization import BertTokenizer
+    import refalign.tokenizers.wordpiece as wordpiece
+    from refalign.tokenizers import BertTokenizer
 
     weights = weights or os.path.join(ROOT, "weights", "tiny")
     lines = list(lines)
@@ -60,7 +60,7 @@ def bench_tokenizer(lines, weights: str | None = None, repeats: int = 3, batch: 
         return ours(lines, **kw)
 
     def run_cold():
-        tokenization._Normalizer._instances.clear()
+        wordpiece._Normalizer._instances.clear()
         fresh = BertTokenizer.from_pretrained(weights)
         t = time.perf_counter()
         fresh(lines, **kw)

@@ -34,7 +34,7 @@ import numpy as np
 import matplotlib.pyplot as plt
 import refalign
 from refalign.errors import WeightsNotFoundError
-from refalign.hub import resolve_weights
+from refalign.loading.hub import resolve_weights
 
 %matplotlib inline
 plt.rcParams.update({"figure.dpi": 80, "font.size": 9})
@@ -342,11 +342,11 @@ network**, and finally how the hidden state of the `[CLS]` token becomes the tex
 768 → 640 for align-base).
 
 We compute in float64 so that our hand-written NumPy and refalign's implementation can be compared tightly; every
-step is asserted against `refalign.text_model`.
+step is asserted against `refalign.towers.bert`.
 '''),
         md(WEIGHTS_NOTE),
         code(SETUP + r'''
-from refalign import text_model
+from refalign.towers import bert
 from refalign.ops import erf
 '''),
         code(r'''
@@ -509,7 +509,7 @@ x1 = layer_norm(ffn_out + x_attn, P[lp + "output.LayerNorm.weight"], P[lp + "out
 print("intermediate", hidden.shape, "-> layer output", x1.shape)
 
 # our hand-stepped layer equals refalign's layer (and the model's first hidden state after the embeddings)
-lib_x1, lib_probs = text_model.encoder_layer(P, lp, x0, mask_bias, cfg, text_model.activation(cfg.hidden_act))
+lib_x1, lib_probs = bert.encoder_layer(P, lp, x0, mask_bias, cfg, bert.activation(cfg.hidden_act))
 assert np.allclose(x1, lib_x1, rtol=0, atol=1e-6)
 assert np.allclose(x1, ref.hidden_states[1], rtol=0, atol=1e-6)
 print("max |hand - refalign| =", np.abs(x1 - lib_x1).max())
@@ -529,10 +529,10 @@ of the **first token**, `[CLS]`, and applies one dense layer, `text_projection`,
 image–text space (640-d for align-base). (BERT's own tanh "pooler" is in the checkpoint but ALIGN does not use it.)
 '''),
         code(r'''
-act = text_model.activation(cfg.hidden_act)
+act = bert.activation(cfg.hidden_act)
 h = x1
 for n in range(1, cfg.num_hidden_layers):
-    h, _ = text_model.encoder_layer(P, f"text_model.encoder.layer.{n}.", h, mask_bias, cfg, act)
+    h, _ = bert.encoder_layer(P, f"text_model.encoder.layer.{n}.", h, mask_bias, cfg, act)
 assert np.allclose(h, ref.last_hidden_state, rtol=0, atol=1e-6)
 
 cls = h[:, 0, :]                                                       # (B, H)
@@ -592,13 +592,13 @@ photo through it:
   squeeze-and-excitation, projection, and a residual block,
 * feature maps stage by stage, and the pooling that gives the image embedding.
 
-We compute in float64; every hand-written step is asserted against `refalign.vision_model`.
+We compute in float64; every hand-written step is asserted against `refalign.towers.efficientnet`.
 '''),
         md(WEIGHTS_NOTE),
         code(SETUP + r'''
 from PIL import Image
-from refalign import vision_model
-from refalign.architecture import block_specs
+from refalign.towers import efficientnet
+from refalign.towers.efficientnet import block_specs
 '''),
         code(r'''
 model = refalign.AlignModel.from_pretrained(WEIGHTS, dtype=np.float64)
@@ -684,7 +684,7 @@ for i, j, view in taps(xp, 3, 2, ho, ho):
 stem = swish(batch_norm(stem, "vision_model.embeddings.batchnorm"))
 print("stem", pixel_values.shape, "->", stem.shape)
 
-assert np.allclose(stem, vision_model.stem(pixel_values, P, cfg), rtol=0, atol=1e-6)
+assert np.allclose(stem, efficientnet.stem(pixel_values, P, cfg), rtol=0, atol=1e-6)
 assert np.allclose(stem, ref.hidden_states[0], rtol=0, atol=1e-6)
 '''),
         code(r'''
@@ -725,8 +725,8 @@ windows are centred on, in one dimension.
 '''),
         code(r'''
 k = spec.kernel_size
-pad = vision_model.depthwise_padding(k, 2, spec.adjust_padding)
-print("padding (top, bottom, left, right):", pad, "   symmetric would be:", vision_model.depthwise_padding(k, 2, False))
+pad = efficientnet.depthwise_padding(k, 2, spec.adjust_padding)
+print("padding (top, bottom, left, right):", pad, "   symmetric would be:", efficientnet.depthwise_padding(k, 2, False))
 
 n = 12                                                                 # a 1-D strip of 12 input pixels
 fig, axes = plt.subplots(2, 1, figsize=(8, 2.2), sharex=True)
@@ -757,7 +757,7 @@ def depthwise(x, weight, stride, pad):
 dw_w = P[bp + "depthwise_conv.depthwise_conv.weight"]                 # (C, 1, k, k)
 dw = depthwise(h, dw_w, spec.stride, pad)
 print("depthwise", h.shape, "->", dw.shape)
-assert np.allclose(dw, vision_model.depthwise_conv2d(h, dw_w, spec.stride, pad), rtol=0, atol=1e-6)
+assert np.allclose(dw, efficientnet.depthwise_conv2d(h, dw_w, spec.stride, pad), rtol=0, atol=1e-6)
 
 wrong = depthwise(h, dw_w, spec.stride, (k // 2,) * 4)
 print("same shape with symmetric padding:", wrong.shape == dw.shape,
@@ -795,7 +795,7 @@ there is no residual.
 out = batch_norm(conv1x1(h_se, bp + "projection.project_conv.weight"), bp + "projection.project_bn")
 print(f"block {spec.index}: {x_in.shape} -> {out.shape}")
 
-assert np.allclose(out, vision_model.mbconv_block(x_in, P, spec, cfg), rtol=0, atol=1e-6)
+assert np.allclose(out, efficientnet.mbconv_block(x_in, P, spec, cfg), rtol=0, atol=1e-6)
 assert np.allclose(out, ref.hidden_states[spec.index + 1], rtol=0, atol=1e-6)
 '''),
         md(r'''
@@ -808,7 +808,7 @@ def mbconv(x, spec):
     h = x
     if spec.expand:
         h = swish(batch_norm(conv1x1(h, bp + "expansion.expand_conv.weight"), bp + "expansion.expand_bn"))
-    pad = vision_model.depthwise_padding(spec.kernel_size, spec.stride, spec.adjust_padding)
+    pad = efficientnet.depthwise_padding(spec.kernel_size, spec.stride, spec.adjust_padding)
     h = swish(batch_norm(depthwise(h, P[bp + "depthwise_conv.depthwise_conv.weight"], spec.stride, pad),
                          bp + "depthwise_conv.depthwise_norm"))
     s = swish(h.mean(axis=(2, 3)) @ P[bp + "squeeze_excite.reduce.weight"][:, :, 0, 0].T + P[bp + "squeeze_excite.reduce.bias"])
@@ -821,7 +821,7 @@ x_r = ref.hidden_states[res_spec.index]
 y_r = mbconv(x_r, res_spec)
 print(res_spec)
 print(f"block {res_spec.index}: {x_r.shape} -> {y_r.shape}; the residual adds back |x| ~ {np.abs(x_r).mean():.3f}")
-assert np.allclose(y_r, vision_model.mbconv_block(x_r, P, res_spec, cfg), rtol=0, atol=1e-6)
+assert np.allclose(y_r, efficientnet.mbconv_block(x_r, P, res_spec, cfg), rtol=0, atol=1e-6)
 assert np.allclose(mbconv(x_in, spec), out, rtol=0, atol=1e-6)
 '''),
         md(r'''
@@ -1019,20 +1019,20 @@ tensor from that block on is wrong, and `compare`'s **first failure in forward o
 '''),
         code(r'''
 import dataclasses
-from refalign import vision_model
-from refalign.architecture import block_specs
-from refalign.modeling import align_loss
+from refalign.towers import efficientnet
+from refalign.towers.efficientnet import block_specs
+from refalign.models.align import align_loss
 
 cfg = model.config.vision_config
 bad = next(s for s in block_specs(cfg) if s.stride == 2 and s.adjust_padding)
 print("the bug is in block", bad.index, "(kernel", bad.kernel_size, ")")
 
 buggy = {name: t.copy() for name, t in golden.items()}
-h = vision_model.stem(golden["inputs.pixel_values"], model.params, cfg)
+h = efficientnet.stem(golden["inputs.pixel_values"], model.params, cfg)
 for spec in block_specs(cfg):
     if spec.index == bad.index:
         spec = dataclasses.replace(spec, adjust_padding=False)      # the bug: symmetric padding
-    h = vision_model.mbconv_block(h, model.params, spec, cfg)
+    h = efficientnet.mbconv_block(h, model.params, spec, cfg)
     buggy[f"vision.hidden_states.{spec.index + 1:02d}"] = h
 buggy["vision.last_hidden_state"] = h
 buggy["vision.image_features"] = feats = h.mean(axis=(2, 3))

@@ -1,10 +1,12 @@
-"""refalign: a pure-NumPy/Numba reference implementation of ALIGN (kakaobrain/align-base).
+"""refalign: pure-NumPy/Numba reference implementations of image-text dual encoders (ALIGN; AltCLIP and
+VisionTextDualEncoder next), shaped like transformers' classes.
 
     import refalign
     refalign.similarity("cat.jpg", ["a photo of a cat", "a photo of a dog"], model="tiny")
 
-    from refalign import AlignModel, AlignProcessor          # shaped like transformers' classes
-    model = AlignModel.from_pretrained("kakaobrain/align-base")  # offline: from the Hugging Face cache
+    from refalign import AutoModel, AutoProcessor                  # the family from config.json's model_type
+    model = AutoModel.from_pretrained("kakaobrain/align-base")     # offline: from the Hugging Face cache
+    from refalign import AlignModel, AlignProcessor                # or the family classes themselves
 """
 from __future__ import annotations
 
@@ -12,25 +14,27 @@ import importlib
 
 __version__ = "0.1.0"
 
-from .config import AlignConfig, AlignTextConfig, AlignVisionConfig  # noqa: E402
 from .errors import (CheckpointError, ConfigError, ImageLoadError, NonFiniteError, RefalignError,  # noqa: E402
-                     UnsafePickleError, WeightsNotFoundError)
+                     UnsafePickleError, UnsupportedModelError, WeightsNotFoundError)
 
 # The heavier parts load on first use (PEP 562), so `import refalign` stays quick and light.
 _LAZY = {
-    "AlignModel": "modeling", "AlignOutput": "modeling",
-    "AlignProcessor": "processor",
-    "BertTokenizer": "tokenization",
-    "EfficientNetImageProcessor": "image_processing", "load_image": "image_processing",
+    "AutoConfig": "auto", "AutoModel": "auto", "AutoProcessor": "auto", "AutoTokenizer": "auto",
+    "AutoImageProcessor": "auto",
+    "AlignConfig": "models.align", "AlignTextConfig": "models.align", "AlignVisionConfig": "models.align",
+    "AlignModel": "models.align", "AlignOutput": "models.align", "AlignProcessor": "models.align",
+    "Processor": "processing",
+    "BertTokenizer": "tokenizers",
+    "EfficientNetImageProcessor": "image_processors", "load_image": "image_processors",
     "similarity": "api", "similarity_scores": "api", "classify": "api", "embed_images": "api", "embed_texts": "api",
-    "read_torch_checkpoint": "torch_pickle", "convert_to_safetensors": "torch_pickle",
-    "load_checkpoint": "checkpoint", "load_state_dict": "checkpoint",
-    "resolve_weights": "hub",
+    "read_torch_checkpoint": "loading.torch_pickle", "convert_to_safetensors": "loading.torch_pickle",
+    "load_state_dict": "loading.checkpoint", "load_checkpoint": "auto",
+    "resolve_weights": "loading.hub",
     "compare": "golden", "make_golden": "golden", "read_golden": "golden", "write_golden": "golden",
 }
 
-__all__ = ["__version__", "AlignConfig", "AlignTextConfig", "AlignVisionConfig", "CheckpointError", "ConfigError",
-           "ImageLoadError", "NonFiniteError", "RefalignError", "UnsafePickleError", "WeightsNotFoundError", *_LAZY]
+__all__ = ["__version__", "CheckpointError", "ConfigError", "ImageLoadError", "NonFiniteError", "RefalignError",
+           "UnsafePickleError", "UnsupportedModelError", "WeightsNotFoundError", *_LAZY]
 
 
 def __getattr__(name: str):

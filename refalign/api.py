@@ -8,38 +8,43 @@ import threading
 import numpy as np
 from numpy.typing import NDArray
 
+from .auto import AutoModel, model_class, model_type_of
 from .errors import NonFiniteError
-from .hub import resolve_weights
-from .modeling import AlignModel, compute_dtype, l2_normalize
+from .loading.checkpoint import compute_dtype
+from .loading.hub import resolve_weights
+from .models.base import DualEncoderModel
+from .models.contrastive import l2_normalize
 from .ops import softmax
-from .processor import AlignProcessor
 
 DEFAULT_TEMPLATE = "This is a photo of {}."   # transformers' zero-shot pipeline template
 
-_cache: dict[tuple[str, str], tuple[AlignModel, AlignProcessor]] = {}
+_cache: dict[tuple[str, str], tuple] = {}
 _cache_lock = threading.Lock()
 
 
-def load(model=None, dtype=np.float32) -> tuple[AlignModel, AlignProcessor]:
-    """(model, processor) for an AlignModel, a path, "tiny", "kakaobrain/align-base" or None (the default weights:
-    REFALIGN_WEIGHTS, then weights/align-base, then the Hugging Face cache). Loaded once per process."""
-    if isinstance(model, AlignModel):
+def load(model=None, dtype=np.float32) -> tuple:
+    """(model, processor) for a refalign model (AlignModel, ...), a path, "tiny", "org/name" or None (the default
+    weights: REFALIGN_WEIGHTS, then weights/align-base in a source checkout, then the Hugging Face cache). The family
+    comes from config.json's model_type (refalign.auto). Loaded once per process."""
+    if isinstance(model, DualEncoderModel):
         if model.source is None:
-            raise ValueError("this AlignModel was not loaded from a checkpoint directory, so there is no processor "
-                             "settings file to go with it; pass a path instead")
+            raise ValueError(f"this {type(model).__name__} was not loaded from a checkpoint directory, so there is no "
+                             "processor settings file to go with it; pass a path instead")
         key = (os.path.realpath(model.source), str(model.dtype))
         with _cache_lock:
             if key not in _cache or _cache[key][0] is not model:
-                _cache[key] = (model, AlignProcessor.from_pretrained(model.source))
+                _cache[key] = (model, type(model).processor_class.from_pretrained(model.source))
             return _cache[key]
     if model is not None and not isinstance(model, (str, os.PathLike)):
-        raise TypeError(f"model must be an AlignModel, a path, 'tiny' or a hub name, got {type(model).__name__}")
+        raise TypeError(f"model must be a refalign model (e.g. AlignModel), a path, 'tiny' or a hub name, got "
+                        f"{type(model).__name__}")
     dt = compute_dtype(dtype)
     path = resolve_weights(model)
     key = (os.path.realpath(path), str(dt))
     with _cache_lock:
         if key not in _cache:
-            _cache[key] = (AlignModel.from_pretrained(path, dtype=dt), AlignProcessor.from_pretrained(path))
+            family = model_class(model_type_of(path))
+            _cache[key] = (AutoModel.from_pretrained(path, dtype=dt), family.processor_class.from_pretrained(path))
         return _cache[key]
 
 
@@ -56,7 +61,12 @@ def _check_texts(texts, name: str = "texts") -> list[str]:
     return list(texts)
 
 
-def require_finite(model: AlignModel, what: str, values: NDArray) -> NDArray:
+def _text_inputs(inputs: dict) -> dict:
+    """The processor's text arrays (input_ids, attention_mask, and token_type_ids where the family has them)."""
+    return {k: v for k, v in inputs.items() if k != "pixel_values"}
+
+
+def require_finite(model: DualEncoderModel, what: str, values: NDArray) -> NDArray:
     """`values` unchanged when finite; else a NonFiniteError naming the model's non-finite weights (if any), so NaN
     never reaches a user as a score."""
     if np.isfinite(values).all():
@@ -79,7 +89,7 @@ def similarity_scores(images, texts, model=None, dtype=np.float32) -> dict[str, 
     m, proc = load(model, dtype)
     inputs = proc(text=texts, images=images, dtype=m.dtype)
     # the forward pass's logits, from the two feature calls (which skip the captions' padding columns)
-    text_feats = m.get_text_features(inputs["input_ids"], inputs["attention_mask"], inputs["token_type_ids"])
+    text_feats = m.get_text_features(**_text_inputs(inputs))
     image_feats = m.get_image_features(inputs["pixel_values"])
     text_embeds = l2_normalize(require_finite(m, "text embeddings", text_feats))
     image_embeds = l2_normalize(require_finite(m, "image embeddings", image_feats))
@@ -152,7 +162,7 @@ def embed_texts(texts, batch_size: int = 32, model=None, dtype=np.float32, norma
     with _progress(len(texts), "texts", progress) as bar:
         for chunk in _batches(texts, batch_size):
             enc = proc(text=chunk)
-            feats = m.get_text_features(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
+            feats = m.get_text_features(**_text_inputs(enc))
             out.append(require_finite(m, "text embeddings", feats))
             bar.update(len(chunk))
     feats = np.concatenate(out)

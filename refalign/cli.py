@@ -1,4 +1,5 @@
-"""The `refalign` command line: similarity, classify, golden, compare, info, convert, fetch.
+"""The `refalign` command line: similarity, classify, embed, golden, compare, info, convert, fetch -- for every family
+(the checkpoint's config.json says which; refalign.auto).
 
 User mistakes (missing files, bad weights, bad arguments) print one line `refalign: error: ...` and exit 2;
 `compare` exits 1 when a tensor is out of tolerance.
@@ -27,7 +28,7 @@ def _add_weights(p: argparse.ArgumentParser) -> None:
 
 
 def _weights_note(model) -> str | None:
-    from .hub import is_bundled_tiny
+    from .loading.hub import is_bundled_tiny
     return RANDOM_WEIGHTS_NOTE if is_bundled_tiny(model.source) else None
 
 
@@ -134,7 +135,7 @@ def cmd_classify(args) -> int:
 
 def cmd_golden(args) -> int:
     from .golden import make_golden
-    from .hub import is_bundled_tiny, resolve_weights
+    from .loading.hub import is_bundled_tiny, resolve_weights
     weights = resolve_weights(args.weights)   # like every command: --weights, REFALIGN_WEIGHTS, ..., the HF cache
     path = make_golden(weights, args.image, args.text, args.out, dtype=args.dtype)
     print(f"wrote {path} (weights: {weights})")
@@ -155,20 +156,21 @@ def cmd_info(args) -> int:
 
 
 def cmd_convert(args) -> int:
-    from .torch_pickle import convert_to_safetensors
+    from .loading.torch_pickle import convert_to_safetensors
     print(f"wrote {convert_to_safetensors(args.directory, overwrite=args.overwrite)}")
     return 0
 
 
 def cmd_fetch(args) -> int:
-    from .hub import fetch
+    from .loading.hub import fetch
     print(f"downloaded to {fetch(args.repo_id, dest=args.dest)}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="refalign", description="ALIGN (kakaobrain/align-base) on NumPy: similarity, "
-                                 "zero-shot classification, golden values for porting.")
+    ap = argparse.ArgumentParser(prog="refalign", description="Image-text dual encoders (ALIGN, ...) on NumPy: "
+                                 "similarity, zero-shot classification, embeddings, golden values for porting. The "
+                                 "model family comes from the checkpoint's config.json.")
     ap.add_argument("--version", action="version", version=f"refalign {__version__}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

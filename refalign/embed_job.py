@@ -243,7 +243,7 @@ class _BadImage(Exception):
 def _load_images(names: Sequence[str], indices: range, skip_bad: bool, warn) -> tuple[list, list]:
     """Decode a batch's images up front, so that a bad one is caught by name: (good images, skipped
     [(index, reason)]). Without skip_bad the first bad image raises _BadImage."""
-    from .image_processing import load_image
+    from .image_processors import load_image
     good, skipped = [], []
     for i in indices:
         try:
@@ -404,7 +404,7 @@ def embed_to_file(out: str | os.PathLike, *, images: Sequence[str | os.PathLike]
     if os.path.exists(out) and not overwrite:
         raise RefalignError(f"{out} already exists: pass --overwrite to replace it")
 
-    from .hub import resolve_weights
+    from .loading.hub import resolve_weights
     weights_path = resolve_weights(weights)
     partial = side_files(out)["partial"]
     batches = _batches(len(names), batch_size)
@@ -438,7 +438,7 @@ def embed_to_file(out: str | os.PathLike, *, images: Sequence[str | os.PathLike]
 
     emb, skipped = _assemble(partial, batches, model.dtype)
     if normalize:
-        from .modeling import l2_normalize
+        from .models.contrastive import l2_normalize
         emb = l2_normalize(emb)
     skipped_idx = {i for i, _ in skipped}
     kept = [name for i, name in enumerate(names) if i not in skipped_idx]
@@ -518,7 +518,7 @@ def run(args) -> int:
                            dtype=args.dtype, normalize=args.normalize, batch_size=args.batch_size,
                            overwrite=args.overwrite, skip_bad=args.skip_bad, progress=args.progress)
     print(_summary(result))
-    from .hub import is_bundled_tiny
+    from .loading.hub import is_bundled_tiny
     if is_bundled_tiny(result.weights):
         from .cli import RANDOM_WEIGHTS_NOTE
         print(RANDOM_WEIGHTS_NOTE, file=sys.stderr)

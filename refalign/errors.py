@@ -9,6 +9,11 @@ class ConfigError(RefalignError, ValueError):
     """config.json (or another JSON settings file) is unreadable or holds an invalid value."""
 
 
+class UnsupportedModelError(RefalignError, ValueError):
+    """A checkpoint's model_type, tokenizer class or image processor type is not one refalign implements (the message
+    names it and lists the supported ones)."""
+
+
 class CheckpointError(RefalignError):
     """A weights file is unreadable, truncated, malformed or does not fit the architecture."""
 

@@ -1,8 +1,9 @@
-"""Golden files: every intermediate of one ALIGN forward pass, written once and compared against later.
+"""Golden files: every intermediate of one forward pass of any family, written once and compared against later.
 
 A golden is a safetensors file whose tensors carry stable names in forward order (tokens, pixels, each text layer,
-each vision block, features, embeddings, logits, loss) and whose metadata says where it came from (producer
-versions, weights hash, config, preprocessing, inputs) and how closely a candidate should match each tensor.
+each vision block, features, embeddings, logits, loss: each family declares its plan, models/base.GoldenPlan) and
+whose metadata says where it came from (model_type, producer versions, weights hash, config, preprocessing, inputs)
+and how closely a candidate should match each tensor.
 
     refalign golden --image cat.jpg --text "a photo of a cat" -o golden.safetensors   # write one
     refalign compare golden.safetensors my_port_dump.npz                              # check a port against it
@@ -28,10 +29,7 @@ from .errors import RefalignError
 from .fileio import atomic_output
 
 GOLDEN_FORMAT = "refalign-golden/1"
-
-INPUT_NAMES = ["inputs.input_ids", "inputs.attention_mask", "inputs.token_type_ids", "inputs.pixel_values"]
-INTEGER_NAMES = frozenset(INPUT_NAMES[:3])   # compared exactly
-HEAD_NAMES = ["text_embeds", "image_embeds", "logits_per_text", "logits_per_image"]
+DEFAULT_MODEL_TYPE = "align"   # goldens written before refalign had several families carry no model_type
 _HIDDEN = re.compile(r"^(text|vision)\.hidden_states\.(\d+)$")
 
 # Suggested tolerance "level" per dtype: rtol = level and atol = level * max|golden| (the tensor's own scale, so
@@ -48,20 +46,10 @@ class GoldenFileError(RefalignError, ValueError):
 
 
 # ----------------------------------------------------------------------------------------------- names
-def golden_names(num_text_layers: int, num_vision_blocks: int, with_loss: bool) -> list[str]:
-    """Every tensor name of a golden, in forward order."""
-    for arg, value in (("num_text_layers", num_text_layers), ("num_vision_blocks", num_vision_blocks)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{arg} must be a positive integer, got {value!r}")
-    names = list(INPUT_NAMES)
-    names += [f"text.hidden_states.{i:02d}" for i in range(num_text_layers + 1)]  # embeddings, then each layer
-    names += ["text.last_hidden_state", "text.text_features"]
-    names += [f"vision.hidden_states.{i:02d}" for i in range(num_vision_blocks + 1)]  # stem, then each block
-    names += ["vision.last_hidden_state", "vision.image_features"]
-    names += HEAD_NAMES
-    if with_loss:
-        names.append("loss")
-    return names
+def golden_plan(model_type: str | None = None):
+    """The family's GoldenPlan (its tensor names in forward order), by config.json's model_type."""
+    from .auto import model_class
+    return model_class(model_type or DEFAULT_MODEL_TYPE).golden
 
 
 def _hidden_counts(names) -> dict[str, int]:
@@ -74,15 +62,15 @@ def _hidden_counts(names) -> dict[str, int]:
     return counts
 
 
-def expected_names(names) -> list[str]:
-    """The full forward-order name list that a golden holding `names` must have."""
+def expected_names(names, plan) -> list[str]:
+    """The full forward-order name list that a golden of `plan`'s family holding `names` must have."""
     counts = _hidden_counts(names)
-    return golden_names(max(counts["text"] - 1, 1), max(counts["vision"] - 1, 1), "loss" in names)
+    return plan.names(max(counts["text"] - 1, 1), max(counts["vision"] - 1, 1), "loss" in names)
 
 
-def forward_order(names) -> list[str]:
+def forward_order(names, plan) -> list[str]:
     """`names` sorted into forward order; names that are not golden names go last, alphabetically."""
-    rank = {n: i for i, n in enumerate(expected_names(names))}
+    rank = {n: i for i, n in enumerate(expected_names(names, plan))}
     return sorted(names, key=lambda n: (rank.get(n, len(rank)), n))
 
 
@@ -91,20 +79,20 @@ def _as_json(value) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def _check_golden_tensors(tensors: dict[str, np.ndarray]) -> str:
+def _check_golden_tensors(tensors: dict[str, np.ndarray], plan) -> str:
     """Validate names, dtypes, finiteness and the shapes that must agree; returns the float dtype name."""
     names = list(tensors)
-    expected = expected_names(names)
+    expected = expected_names(names, plan)
     unknown = [n for n in names if n not in expected]
     missing = [n for n in expected if n not in tensors]
     if unknown:
-        raise ValueError(f"unknown golden tensor name(s): {unknown}; known names are {golden_names(1, 1, True)[:8]} "
-                         "... (see refalign.golden.golden_names)")
+        raise ValueError(f"unknown golden tensor name(s): {unknown}; known names are {plan.names(1, 1, True)[:8]} "
+                         "... (see the family's golden plan, e.g. refalign.models.align.golden_names)")
     if missing:
         raise ValueError(f"golden is missing tensor(s): {missing}")
     float_dtypes = set()
     for name, arr in tensors.items():
-        if name in INTEGER_NAMES:
+        if name in plan.integer_names:
             if arr.dtype.kind not in "iu":
                 raise ValueError(f"golden tensor {name} must be integer, got {arr.dtype}")
         else:
@@ -117,10 +105,10 @@ def _check_golden_tensors(tensors: dict[str, np.ndarray]) -> str:
         raise ValueError(f"golden float tensors mix dtypes {sorted(float_dtypes)}; a golden has one compute dtype")
     ids = tensors["inputs.input_ids"]
     n_text, n_image = ids.shape[0] if ids.ndim == 2 else -1, tensors["inputs.pixel_values"].shape[0]
-    shape_rules = [
-        ("inputs.input_ids", ids.ndim == 2, "[B_t, L]"),
-        ("inputs.attention_mask", tensors["inputs.attention_mask"].shape == ids.shape, f"{ids.shape} like input_ids"),
-        ("inputs.token_type_ids", tensors["inputs.token_type_ids"].shape == ids.shape, f"{ids.shape} like input_ids"),
+    shape_rules = [("inputs.input_ids", ids.ndim == 2, "[B_t, L]")]
+    shape_rules += [(name, tensors[name].shape == ids.shape, f"{ids.shape} like input_ids")
+                    for name in sorted(plan.integer_names - {"inputs.input_ids"})]
+    shape_rules += [
         ("inputs.pixel_values", tensors["inputs.pixel_values"].ndim == 4, "[B_i, C, H, W]"),
         ("logits_per_text", tensors["logits_per_text"].shape == (n_text, n_image), f"{(n_text, n_image)}"),
         ("logits_per_image", tensors["logits_per_image"].shape == (n_image, n_text), f"{(n_image, n_text)}"),
@@ -137,27 +125,30 @@ def _check_golden_tensors(tensors: dict[str, np.ndarray]) -> str:
 
 
 def write_golden(path, tensors: dict, metadata: dict) -> None:
-    """Write a golden file. Every expected name must be present and no other; non-string metadata values are
-    JSON-encoded; "format", "order" and "dtype" are filled in. Written atomically (temp file, then rename)."""
+    """Write a golden file of the family metadata["model_type"] names (ALIGN when absent). Every expected name must
+    be present and no other; non-string metadata values are JSON-encoded; "format", "model_type", "order" and
+    "dtype" are filled in. Written atomically (temp file, then rename)."""
     from safetensors.numpy import save_file
     path = os.fspath(path)
     if not isinstance(tensors, dict) or not tensors:
         raise TypeError("tensors must be a non-empty dict of name -> array")
+    model_type = (metadata or {}).get("model_type", DEFAULT_MODEL_TYPE)
+    plan = golden_plan(model_type)
     arrays = {}
     for name, value in tensors.items():
         arr = np.asarray(value)
-        if name in INTEGER_NAMES and arr.dtype.kind in "iu":
+        if name in plan.integer_names and arr.dtype.kind in "iu":
             arr = arr.astype(np.int64, copy=False)
         arrays[name] = arr if arr.flags.c_contiguous else arr.copy(order="C")  # (ascontiguousarray makes 0-d 1-d)
-    dtype = _check_golden_tensors(arrays)
+    dtype = _check_golden_tensors(arrays, plan)
     meta = {str(k): _as_json(v) for k, v in (metadata or {}).items()}
     if "producer" not in meta:
         raise ValueError("metadata needs a 'producer' (e.g. 'refalign 0.1.0' or 'transformers X / torch Y'): a "
                          "golden must say where it came from")
     if meta.get("dtype", dtype) != dtype:
         raise ValueError(f"metadata says dtype {meta['dtype']!r} but the float tensors are {dtype}")
-    order = forward_order(list(arrays))
-    meta.update({"format": GOLDEN_FORMAT, "order": json.dumps(order), "dtype": dtype})
+    order = forward_order(list(arrays), plan)
+    meta.update({"format": GOLDEN_FORMAT, "model_type": model_type, "order": json.dumps(order), "dtype": dtype})
     with atomic_output(path) as tmp:
         save_file({n: arrays[n] for n in order}, tmp, metadata=meta)
 
@@ -411,7 +402,7 @@ def compare(golden_path_or_dict, candidate_path_or_dict, atol: float | None = No
     cand_float = _candidate_float_dtype(golden, candidate)
 
     reports = []
-    for name in forward_order(list(golden)):
+    for name in forward_order(list(golden), golden_plan(meta.get("model_type"))):
         g = golden[name]
         c = candidate.get(name)
         if c is None:
@@ -482,33 +473,6 @@ def compare_main(golden, candidate, atol: float | None = None, rtol: float | Non
 
 
 # ----------------------------------------------------------------------------------------------- producing
-def tensors_from_outputs(out, text_features, inputs: dict, dtype) -> dict[str, np.ndarray]:
-    """Golden tensors from a forward pass shaped like transformers' AlignOutput (arrays or tensors with .numpy())
-    plus get_text_features' output and the model inputs."""
-    def arr(x, name):
-        if x is None:
-            raise ValueError(f"the model output has no {name}")
-        x = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
-        return x if name in INTEGER_NAMES else x.astype(dtype, copy=False)
-
-    t, v = out.text_model_output, out.vision_model_output
-    if t.hidden_states is None or v.hidden_states is None:
-        raise ValueError("the model output has no hidden_states (call it with output_hidden_states=True)")
-    tensors = {name: arr(inputs[name.split(".", 1)[1]], name) for name in INPUT_NAMES}
-    tensors.update({f"text.hidden_states.{i:02d}": arr(h, "text.hidden_states") for i, h in enumerate(t.hidden_states)})
-    tensors["text.last_hidden_state"] = arr(t.last_hidden_state, "text.last_hidden_state")
-    tensors["text.text_features"] = arr(text_features, "text.text_features")
-    tensors.update({f"vision.hidden_states.{i:02d}": arr(h, "vision.hidden_states")
-                    for i, h in enumerate(v.hidden_states)})
-    tensors["vision.last_hidden_state"] = arr(v.last_hidden_state, "vision.last_hidden_state")
-    tensors["vision.image_features"] = arr(v.pooler_output, "vision.image_features")
-    for name in HEAD_NAMES:
-        tensors[name] = arr(getattr(out, name), name)
-    if getattr(out, "loss", None) is not None:
-        tensors["loss"] = arr(out.loss, "loss").reshape(())
-    return tensors
-
-
 def image_label(image, i: int) -> str:
     """A name for an input image in the metadata: the file's base name when there is one."""
     if isinstance(image, (str, os.PathLike)):
@@ -518,10 +482,11 @@ def image_label(image, i: int) -> str:
 
 
 def golden_from_model(model, processor, images, texts, dtype) -> tuple[dict, dict]:
-    """Run refalign's AlignModel on processor(text=texts, images=images) and collect every intermediate.
-    Pixel values are made by the processor in float32 (as transformers' processor emits them) and cast to `dtype`.
-    Returns (tensors, metadata); the loss is included when there are as many texts as images."""
-    from .modeling import compute_dtype
+    """Run a refalign model on processor(text=texts, images=images) and collect every intermediate (the family's
+    golden_tensors picks them). Pixel values are made by the processor in float32 (as transformers' processor emits
+    them) and cast to `dtype`. Returns (tensors, metadata); the loss is included when there are as many texts as
+    images."""
+    from .loading.checkpoint import compute_dtype
     dt = compute_dtype(dtype)
     if getattr(model, "dtype", dt) != dt:
         raise ValueError(f"the model computes in {model.dtype} but dtype={dt.name} was asked for")
@@ -532,14 +497,11 @@ def golden_from_model(model, processor, images, texts, dtype) -> tuple[dict, dic
     inputs = processor(text=list(texts), images=list(images))
     inputs["pixel_values"] = np.asarray(inputs["pixel_values"]).astype(dt)
     with_loss = len(texts) == len(images)
-    out = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
-                token_type_ids=inputs["token_type_ids"], pixel_values=inputs["pixel_values"],
-                return_loss=with_loss, output_hidden_states=True)
-    feats = model.get_text_features(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
-                                    token_type_ids=inputs["token_type_ids"])
+    out = model(**inputs, return_loss=with_loss, output_hidden_states=True)
+    feats = model.get_text_features(**{k: v for k, v in inputs.items() if k != "pixel_values"})
     feats = getattr(feats, "pooler_output", feats)
-    tensors = tensors_from_outputs(out, feats, inputs, dt)
-    metadata = {"dtype": dt.name,
+    tensors = model.golden_tensors(out, feats, inputs, dt)
+    metadata = {"model_type": model.config.model_type, "dtype": dt.name,
                 "inputs": {"images": [image_label(im, i) for i, im in enumerate(images)], "texts": list(texts)}}
     return tensors, metadata
 
@@ -588,9 +550,8 @@ def make_golden(weights, images, texts, out, dtype="float32") -> str:
     """The `refalign golden` command: run refalign on images + texts and write every intermediate to `out`.
     `weights` resolves like everywhere else (None: $REFALIGN_WEIGHTS, weights/align-base, the HF cache)."""
     from . import __version__
-    from .hub import is_bundled_tiny
-    from .modeling import AlignModel
-    from .processor import AlignProcessor
+    from .auto import AutoModel, AutoProcessor
+    from .loading.hub import is_bundled_tiny
     if isinstance(images, (str, os.PathLike)):
         images = [images]
     if isinstance(texts, str):
@@ -601,8 +562,8 @@ def make_golden(weights, images, texts, out, dtype="float32") -> str:
     out = os.fspath(out)
     if not out.endswith(".safetensors"):
         raise ValueError(f"golden output must be a .safetensors file, got {out}")
-    model = AlignModel.from_pretrained(weights, dtype=dtype)
-    processor = AlignProcessor.from_pretrained(weights)
+    model = AutoModel.from_pretrained(weights, dtype=dtype)
+    processor = AutoProcessor.from_pretrained(weights)
     tensors, metadata = golden_from_model(model, processor, list(images), list(texts), dtype)
     wfile = weights_file(model.source)
     directory = model.source if os.path.isdir(model.source) else os.path.dirname(model.source)

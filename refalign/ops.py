@@ -9,13 +9,12 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from . import jit
 
-
-@jit.vectorize(["float32(float32)", "float64(float64)"])
 def erf(x):
-    """The error function from the C library (numpy has none), elementwise, dtype-preserving."""
-    return math.erf(x)
+    """The error function from the C library (numpy has none), elementwise, dtype-preserving. A Numba ufunc
+    (refalign.fast.special), imported here on first use so that `import refalign.ops` does not load Numba."""
+    from .fast.special import erf_ufunc
+    return erf_ufunc(x)
 
 
 def gelu(x: NDArray) -> NDArray:

@@ -14,11 +14,11 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .checkpoint import (_config_dir, check_state_dict, checkpoint_summary, config_highlights, load_raw_state_dict,
-                         weights_files, weights_sha256)
-from .config import (AlignConfig, read_config_json, transformers_only_config_keys, unknown_keys_message,
-                     unused_config_keys)
-from .errors import RefalignError, WeightsNotFoundError
+from .auto import (AutoImageProcessor, AutoTokenizer, check_state_dict, config_class_for, model_type_of,
+                   transformers_only_config_keys, unused_config_keys)
+from .errors import RefalignError, UnsupportedModelError, WeightsNotFoundError
+from .loading.checkpoint import checkpoint_summary, config_dir, load_raw_state_dict, weights_files, weights_sha256
+from .loading.config import read_config_json, unknown_keys_message
 
 CHUNK_ELEMENTS = 1 << 21  # values scanned at a time for NaN / inf (8 MB of float32)
 MAX_DETAIL_LINES = 20     # problem lines kept in a check's detail (the rest are counted)
@@ -125,7 +125,7 @@ def _shorten(msg: str, keep: int = MAX_DETAIL_LINES) -> str:
 
 
 def _is_random_tiny(path: str) -> bool:
-    from .hub import is_bundled_tiny
+    from .loading.hub import is_bundled_tiny
     try:
         return is_bundled_tiny(path)
     except OSError:
@@ -141,7 +141,7 @@ def validate_checkpoint(path, *, sha256: bool = False) -> dict:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise WeightsNotFoundError(f"{path}: no such file or directory")
-    folder = _config_dir(path)
+    folder = config_dir(path)
     checks: list[dict[str, Any]] = []
     warned: list[str] = []
 
@@ -150,12 +150,16 @@ def validate_checkpoint(path, *, sha256: bool = False) -> dict:
 
     # config.json and its keys
     cfg_file = os.path.join(folder, "config.json")
-    cfg: AlignConfig | None = None
+    cfg = None
     raw_cfg: Any = None
     try:
         raw_cfg = read_config_json(cfg_file)
-        cfg = AlignConfig.from_dict(raw_cfg, source=cfg_file, warn=False)  # unknown keys: reported below
+        if isinstance(raw_cfg, dict) and "model_type" in raw_cfg:
+            model_type_of(folder)  # a family refalign does not implement is an error, not a finding
+        cfg = config_class_for(raw_cfg).from_dict(raw_cfg, source=cfg_file, warn=False)  # unknown keys: below
         add("config.json", True, f"{cfg_file}: valid")
+    except UnsupportedModelError:
+        raise
     except _FINDINGS as e:
         add("config.json", False, _naming(str(e), cfg_file))
     unknown = unused_config_keys(raw_cfg)
@@ -171,7 +175,7 @@ def validate_checkpoint(path, *, sha256: bool = False) -> dict:
     report: dict[str, Any] = {"path": path}
     raw_state = None
     try:
-        report = checkpoint_summary(path, sha256=sha256, config=False)
+        report = checkpoint_summary(path, sha256=sha256)
         raw_state = load_raw_state_dict(path)
         files = weights_files(path)
         add("weights file", True, f"{', '.join(os.path.basename(f) for f in files)}: {len(raw_state)} tensors, "
@@ -185,7 +189,7 @@ def validate_checkpoint(path, *, sha256: bool = False) -> dict:
             except _FINDINGS:
                 pass
     if cfg is not None:
-        report["config"] = config_highlights(cfg)
+        report["config"] = cfg.describe()
 
     if cfg is None or raw_state is None:
         why = "config.json is invalid" if cfg is None else "the weights are unreadable"
@@ -225,17 +229,16 @@ def validate_checkpoint(path, *, sha256: bool = False) -> dict:
     return _json_safe(out)
 
 
-def add_tokenizer_check(folder: str, cfg: AlignConfig | None, add) -> None:
-    """vocab.txt (and tokenizer_config.json if present) load with refalign's tokenizer; ids fit the embeddings."""
-    from .tokenization import BertTokenizer
+def add_tokenizer_check(folder: str, cfg, add) -> None:
+    """The tokenizer files load with the tokenizer refalign.auto picks; its ids fit the word embeddings."""
     tok_cfg = os.path.join(folder, "tokenizer_config.json")
     try:
-        tok = BertTokenizer.from_pretrained(folder)
+        tok = AutoTokenizer.from_pretrained(folder)
     except _FINDINGS as e:
         add("tokenizer", False, _naming(str(e), "vocab.txt" if "tokenizer_config" not in str(e) else tok_cfg))
         return
-    detail = (f"vocab.txt: {tok.vocab_size} tokens; tokenizer_config.json: "
-              + ("read" if os.path.exists(tok_cfg) else "absent (align-base's settings)"))
+    detail = (f"{type(tok).__name__}: {len(tok)} tokens; tokenizer_config.json: "
+              + ("read" if os.path.exists(tok_cfg) else "absent (the family's settings)"))
     if cfg is not None and len(tok) > cfg.text_config.vocab_size:
         add("tokenizer", False, f"{detail}; but token ids reach {len(tok) - 1}, beyond the "
                                 f"{cfg.text_config.vocab_size} word embeddings of text_config.vocab_size")
@@ -244,14 +247,13 @@ def add_tokenizer_check(folder: str, cfg: AlignConfig | None, add) -> None:
 
 
 def add_preprocessor_check(folder: str, add) -> None:
-    """preprocessor_config.json, when present, is valid for EfficientNetImageProcessor."""
-    from .image_processing import EfficientNetImageProcessor
+    """preprocessor_config.json, when present, is valid for the image processor refalign.auto picks."""
     pp = os.path.join(folder, "preprocessor_config.json")
     if not os.path.exists(pp):
-        add("preprocessor_config.json", True, "absent: align-base's preprocessing is used")
+        add("preprocessor_config.json", True, "absent: the family's default preprocessing is used")
         return
     try:
-        proc = EfficientNetImageProcessor.from_pretrained(folder)
+        proc = AutoImageProcessor.from_pretrained(folder)
     except _FINDINGS as e:
         add("preprocessor_config.json", False, _naming(str(e), pp))
         return
@@ -300,7 +302,7 @@ def format_report(report: dict) -> str:
 def run_info(weights, *, as_json: bool, sha256: bool) -> int:
     """`refalign info [W] [--json]`: resolve W (None: the default checkpoint), print the report; return 0 when every
     check passed, 1 when one failed. A checkpoint that cannot be found raises (the CLI's exit 2)."""
-    from .hub import resolve_weights
+    from .loading.hub import resolve_weights
     report = validate_checkpoint(resolve_weights(weights), sha256=sha256)
     if as_json:
         print(json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False))

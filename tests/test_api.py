@@ -145,7 +145,7 @@ def test_no_default_weights_message(monkeypatch, tmp_path):
     monkeypatch.delenv("REFALIGN_WEIGHTS", raising=False)
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    import refalign.hub as hub
+    import refalign.loading.hub as hub
     try:
         hub.resolve_weights(None)
     except WeightsNotFoundError as e:

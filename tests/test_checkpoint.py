@@ -1,4 +1,4 @@
-"""refalign.checkpoint: safetensors validation, strict loading against the architecture, dtypes, shards, full size."""
+"""refalign.loading.checkpoint: safetensors validation, strict loading against the architecture, dtypes, shards, full size."""
 from __future__ import annotations
 
 import hashlib
@@ -15,11 +15,13 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from refalign import architecture
-from refalign.checkpoint import (check_state_dict, checkpoint_summary, load_checkpoint, load_state_dict,
+from refalign.auto import check_state_dict, load_checkpoint, load_config
+from refalign.loading.checkpoint import (checkpoint_summary, load_state_dict,
                                  read_safetensors, weights_sha256)
-from refalign.config import load_config
 from refalign.errors import CheckpointError, ConfigError, WeightsNotFoundError
+from refalign.loading.key_variants import is_ignorable
+from refalign.models.align import AlignModel
+from refalign.towers.efficientnet import efficientnet_shapes
 
 
 # helpers ------------------------------------------------------------------------------------------------------
@@ -60,7 +62,7 @@ def mapped(arr) -> bool:
 def test_tiny_loads_strictly_and_equals_safetensors(tiny_dir):
     cfg, state = load_checkpoint(tiny_dir)
     ref = load_file(tiny_file(tiny_dir))  # safetensors' own reader
-    required, optional = architecture.align_shapes(cfg), architecture.optional_shapes(cfg)
+    required, optional = AlignModel.weight_shapes(cfg)[0], AlignModel.weight_shapes(cfg)[1]
     assert set(required) <= set(state) <= set(required) | set(optional)
     for name, arr in state.items():
         assert arr.dtype == np.float32 and arr.shape == ref[name].shape, name
@@ -245,7 +247,7 @@ def test_missing_misshaped_unexpected_in_one_error(tiny_dir, tmp_path):
         load_checkpoint(d)
     msg = str(e.value)
     cfg = load_config(tiny_dir)
-    conv = architecture.align_shapes(cfg)["vision_model.embeddings.convolution.weight"]
+    conv = AlignModel.weight_shapes(cfg)[0]["vision_model.embeddings.convolution.weight"]
     assert os.path.join(d, "model.safetensors") in msg
     assert f"missing: text_projection.bias ({cfg.projection_dim},)" in msg
     assert f"misshaped: vision_model.embeddings.convolution.weight: expected {conv}, found {(5, *conv[1:])}" in msg
@@ -258,8 +260,8 @@ def test_check_state_dict_skips_ignorable_and_rejects_int_weights(tiny_dir):
     cfg = load_config(tiny_dir)
     state = load_state_dict(tiny_dir)
     kept = check_state_dict(state, cfg, "tiny")
-    assert not any(architecture.is_ignorable(n) for n in kept)
-    assert set(architecture.align_shapes(cfg)) <= set(kept)
+    assert not any(is_ignorable(n) for n in kept)
+    assert set(AlignModel.weight_shapes(cfg)[0]) <= set(kept)
     state["text_projection.bias"] = state["text_projection.bias"].astype(np.int64)
     with pytest.raises(CheckpointError, match="text_projection.bias: expected floating point"):
         check_state_dict(state, cfg, "tiny")
@@ -304,9 +306,9 @@ def test_summary_and_sha256(tiny_dir):
     assert s["tensors"] == len(header)
     assert s["dtypes"] == {"F32": sum(h["dtype"] == "F32" for h in header.values()),
                            "I64": sum(h["dtype"] == "I64" for h in header.values())}
-    shapes = {**architecture.align_shapes(cfg), **architecture.optional_shapes(cfg)}
+    shapes = {**AlignModel.weight_shapes(cfg)[0], **AlignModel.weight_shapes(cfg)[1]}
     text = sum(math.prod(v) for k, v in shapes.items() if k.startswith("text_model."))
-    vision = sum(math.prod(v) for k, v in architecture.vision_shapes(cfg.vision_config).items())
+    vision = sum(math.prod(v) for k, v in efficientnet_shapes(cfg.vision_config).items())
     assert s["parameters"]["text"] == text and s["parameters"]["vision"] == vision
     assert s["parameters"]["projection"] == cfg.projection_dim * (cfg.text_config.hidden_size + 1)
     assert s["parameters"]["total"] == sum(math.prod(v) for v in shapes.values())
@@ -321,7 +323,7 @@ def test_summary_and_sha256(tiny_dir):
 RSS_SCRIPT = r"""
 import json, resource, sys
 import numpy as np
-from refalign.checkpoint import load_checkpoint
+from refalign.auto import load_checkpoint
 
 def peak():
     # VmHWM: this process's peak RSS. (ru_maxrss can carry over the forking parent's peak across exec.)
@@ -342,7 +344,7 @@ print(json.dumps({"base": base, "after_load": after_load, "after_touch": after_t
 
 def test_full_checkpoint_strict_and_rss(full_dir, record_property):
     cfg, state = load_checkpoint(full_dir)
-    required, optional = architecture.align_shapes(cfg), architecture.optional_shapes(cfg)
+    required, optional = AlignModel.weight_shapes(cfg)[0], AlignModel.weight_shapes(cfg)[1]
     assert set(required) <= set(state) <= set(required) | set(optional)
     assert len(state) == len(required) + len(set(optional) & set(state))
     assert cfg.vision_config.num_hidden_layers == 55 and cfg.text_config.num_hidden_layers == 12
@@ -365,7 +367,7 @@ def test_full_checkpoint_strict_and_rss(full_dir, record_property):
 def test_full_checkpoint_as_pytorch_bin(torch, full_dir, tmp_path):
     """The hub's align-base was a pytorch_model.bin: read it without torch, and convert it."""
     from safetensors.torch import load_file as torch_load_file
-    from refalign.torch_pickle import convert_to_safetensors, read_torch_checkpoint
+    from refalign.loading.torch_pickle import convert_to_safetensors, read_torch_checkpoint
     d = tmp_path / "bin"
     d.mkdir()
     for name in ("config.json", "vocab.txt", "tokenizer_config.json", "preprocessor_config.json"):

@@ -179,7 +179,7 @@ def test_golden_without_weights_resolves_like_every_command(tmp_path, capsys, mo
     """No --weights, no REFALIGN_WEIGHTS, no align-base anywhere: an error naming where it looked -- never tiny."""
     monkeypatch.delenv("REFALIGN_WEIGHTS", raising=False)
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
-    import refalign.hub as hub
+    import refalign.loading.hub as hub
     if hub._checkout_weights_dir() and os.path.isdir(hub._checkout_weights_dir()):
         pytest.skip(reason="weights/align-base exists on this machine, so the default resolution succeeds")
     assert main(["golden", "--image", CAT, "--text", "a cat", "--out", str(tmp_path / "g.safetensors")]) == 2

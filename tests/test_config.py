@@ -7,7 +7,8 @@ import warnings
 
 import pytest
 
-from refalign.config import AlignConfig, load_config
+from refalign.auto import load_config
+from refalign.models.align import AlignConfig
 from refalign.errors import ConfigError
 
 
@@ -95,7 +96,7 @@ def test_missing_config(tmp_path):
     ("colour", "", None),
 ])
 def test_unknown_keys_with_suggestions(key, level, suggestion):
-    from refalign.config import unused_config_keys
+    from refalign.auto import unused_config_keys
     data = {"text_config": {}, "vision_config": {}}
     (data[level] if level else data)[key] = 1
     dotted = f"{level}.{key}" if level else key
@@ -104,7 +105,7 @@ def test_unknown_keys_with_suggestions(key, level, suggestion):
 
 def test_transformers_keys_are_not_suspicious():
     """Keys transformers 5.23 writes, and the 4.x attributes old hub configs (align-base's) carry, are known."""
-    from refalign.config import transformers_only_config_keys, unused_config_keys
+    from refalign.auto import transformers_only_config_keys, unused_config_keys
     legacy = {"_name_or_path": "", "_commit_hash": None, "add_cross_attention": False, "bad_words_ids": None,
               "chunk_size_feed_forward": 0, "id2label": {"0": "LABEL_0"}, "label2id": {"LABEL_0": 0},
               "is_decoder": False, "num_beams": 1, "pruned_heads": {}, "tie_word_embeddings": True,
@@ -130,7 +131,7 @@ def test_every_transformers_config_key_is_known(torch):
     PreTrainedConfig drops) is either read by refalign or known to be unused: none is reported as a misspelling."""
     import transformers
     from transformers.generation.configuration_utils import GenerationConfig
-    from refalign.config import unused_config_keys
+    from refalign.auto import unused_config_keys
     common = {f.name for f in dataclasses.fields(transformers.PreTrainedConfig)}
     common |= set(GenerationConfig._get_default_generation_params()) | {"model_type", "torch_dtype"}
 
@@ -144,7 +145,7 @@ def test_every_transformers_config_key_is_known(torch):
 
 
 def test_from_dict_warns_once_and_keeps_the_keys():
-    from refalign.config import unused_config_keys
+    from refalign.auto import unused_config_keys
     data = {"projection_dimm": 512, "text_config": {"layer_norm_epsilon": 1e-5, "hidden_size": 768}}
     with pytest.warns(UserWarning) as rec:
         cfg = AlignConfig.from_dict(data, source="x/config.json")
@@ -163,7 +164,7 @@ def test_from_dict_warns_once_and_keeps_the_keys():
 
 
 def test_unknown_keys_in_odd_configs():
-    from refalign.config import transformers_only_config_keys, unused_config_keys
+    from refalign.auto import transformers_only_config_keys, unused_config_keys
     assert unused_config_keys([1, 2]) == [] and transformers_only_config_keys("x") == []
     assert unused_config_keys({"text_config": None, "vision_config": [1], "projektion_dim": 3}) == \
         [("projektion_dim", "projection_dim")]

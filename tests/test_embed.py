@@ -15,7 +15,7 @@ from refalign import embed_job
 from refalign.api import load
 from refalign.cli import RANDOM_WEIGHTS_NOTE
 from refalign.errors import RefalignError
-from refalign.modeling import l2_normalize
+from refalign.models.contrastive import l2_normalize
 
 SOURCES = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "motorcycle_left.png", "camera.png"]
 REAL_EMBED_BATCH = embed_job.embed_batch

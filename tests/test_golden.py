@@ -11,9 +11,9 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 from refalign.errors import RefalignError
-from refalign.golden import (GOLDEN_FORMAT, INPUT_NAMES, INTEGER_NAMES, TOLERANCE_LEVEL, GoldenFileError, compare,
-                             compare_main, golden_names, read_golden, suggested_tolerance, tensors_from_outputs,
-                             write_golden)
+from refalign.golden import (GOLDEN_FORMAT, TOLERANCE_LEVEL, GoldenFileError, compare, compare_main, read_golden,
+                             suggested_tolerance, write_golden)
+from refalign.models.align import INPUT_NAMES, INTEGER_NAMES, golden_names, tensors_from_outputs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GOLDEN_DIR = os.path.join(ROOT, "tests", "golden")
@@ -412,7 +412,7 @@ def test_check_detects_a_changed_golden(regenerated, tmp_path):
 def test_refalign_model_matches_transformers_goldens(dtype, tiny_dir):
     """refalign's AlignModel on the golden's own inputs (tokens, pixels) against transformers' intermediates, at
     the suggested tolerances: float64 1e-9, float32 1e-4 (relative; atol 1e-9/1e-4 of each tensor's max)."""
-    from refalign.modeling import AlignModel
+    from refalign.models.align import AlignModel
     golden, meta = read_golden(GOLDEN[dtype])
     model = AlignModel.from_pretrained(tiny_dir, dtype=dtype)
     inputs = {name.split(".", 1)[1]: golden[name] for name in INPUT_NAMES}
@@ -425,7 +425,7 @@ def test_refalign_model_matches_transformers_goldens(dtype, tiny_dir):
 
 def golden_image_processor(meta):
     """refalign's image processor with the settings the golden was made with (size 116 / crop 97 overrides)."""
-    from refalign.image_processing import EfficientNetImageProcessor
+    from refalign.image_processors import EfficientNetImageProcessor
     prep = json.loads(meta["preprocessing"])
     assert prep["image_processor"]["crop_size"] == prep["overrides"]["crop_size"]
     return EfficientNetImageProcessor(**prep["image_processor"])
@@ -446,9 +446,8 @@ def test_refalign_golden_from_model_end_to_end(dtype, tiny_dir, photo_dir):
     """golden_from_model with refalign's processor (tokenizer + image processor) and model on the golden's photos
     and captions reproduces transformers' golden within its suggested tolerances (tokens exactly)."""
     from refalign.golden import golden_from_model
-    from refalign.modeling import AlignModel
-    from refalign.processor import AlignProcessor
-    from refalign.tokenization import BertTokenizer
+    from refalign.models.align import AlignModel, AlignProcessor
+    from refalign.tokenizers import BertTokenizer
     golden, meta = read_golden(GOLDEN[dtype])
     inputs = json.loads(meta["inputs"])
     processor = AlignProcessor(golden_image_processor(meta), BertTokenizer.from_pretrained(tiny_dir))

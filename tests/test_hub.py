@@ -1,4 +1,4 @@
-"""refalign.hub: finding weights offline (paths, bundled tiny, Hugging Face cache, env), and fetch's messages."""
+"""refalign.loading.hub: finding weights offline (paths, bundled tiny, Hugging Face cache, env), and fetch's messages."""
 from __future__ import annotations
 
 import os
@@ -8,8 +8,8 @@ import types
 
 import pytest
 
-from refalign import hub
-from refalign.checkpoint import load_checkpoint
+from refalign.auto import load_checkpoint
+from refalign.loading import hub
 from refalign.errors import RefalignError, WeightsNotFoundError
 
 HF_VARS = ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME", "XDG_CACHE_HOME", "REFALIGN_WEIGHTS")
@@ -190,7 +190,7 @@ def test_fetch_converts_a_bin_only_repo(torch, monkeypatch, tiny_dir, tmp_path):
 
 def test_hints_for_an_installed_copy_name_no_checkout_files(monkeypatch, tmp_path):
     """A pip-installed refalign has no weights/ folder: the hint must not send the user to one."""
-    import refalign.hub as hub
+    import refalign.loading.hub as hub
     monkeypatch.setattr(hub, "REPO_DIR", str(tmp_path / "site-packages"))
     assert hub._checkout_weights_dir() is None
     msg = hub._how_to_get()

@@ -1,4 +1,4 @@
-"""refalign.image_processing against transformers' PIL-backend EfficientNet processor, on real photos.
+"""refalign.image_processors (EfficientNet) against transformers' PIL-backend EfficientNet processor, on real photos.
 
 The transformers side is always: transformers.image_utils.load_image (EXIF orientation + convert("RGB")) and then
 EfficientNetImageProcessorPil built from the same preprocessor_config.json. Test images are made at test time in
@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from refalign.errors import ConfigError, ImageLoadError
-from refalign.image_processing import (ALIGN_BASE_SETTINGS, EfficientNetImageProcessor, center_crop, load_image,
+from refalign.image_processors import (ALIGN_BASE_SETTINGS, EfficientNetImageProcessor, center_crop, load_image,
                                        resize_output_size)
 
 ATOL32 = 1e-6   # the issue's bound for float32 pixel_values
@@ -369,7 +369,7 @@ def test_pillow_bomb_guard_is_untouched():
 
 
 def test_runtime_does_not_import_torch_or_transformers():
-    code = ("import sys, refalign.image_processing; "
+    code = ("import sys, refalign.image_processors; "
             "bad = [m for m in ('torch', 'transformers') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -1,4 +1,4 @@
-"""refalign's Numba kernels are cached in a per-user folder, never inside the package (refalign.jit)."""
+"""refalign's Numba kernels are cached in a per-user folder, never inside the package (refalign.fast.jit)."""
 from __future__ import annotations
 
 import glob
@@ -11,8 +11,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 PROBE = r"""
 import json, os, numpy as np
-import refalign.kernels as k, refalign.ops as ops, refalign.workers as w
-from refalign import jit
+import refalign.fast.kernels as k, refalign.ops as ops, refalign.fast.workers as w
+from refalign.fast import jit
 x = np.linspace(-3, 3, 7)
 ops.gelu(x)                                          # compiles (or loads) erf
 paths = sorted({f._cache._cache_path for f in (k._layer_norm_kernel, k._stem_kernel, w._poll)
@@ -59,7 +59,7 @@ def test_unwritable_cache_falls_back_to_the_temp_folder(tmp_path):
 
 def test_unwritable_candidates_are_skipped(monkeypatch, tmp_path):
     """In-process check of the choice itself (runs as root too): a candidate that is a file is not writable."""
-    from refalign import jit
+    from refalign.fast import jit
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))            # <file>/refalign/numba cannot be created

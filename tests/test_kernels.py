@@ -1,4 +1,4 @@
-"""refalign.kernels (Numba) against their readable NumPy twins, on odd shapes, strides, paddings, batches, dtypes
+"""refalign.fast.kernels (Numba) against their readable NumPy twins, on odd shapes, strides, paddings, batches, dtypes
 and non-contiguous inputs; then the two fast tower paths against the reference paths; then thread safety.
 
 Error measure: rel = max|kernel - twin| / max|twin|; float64 <= 1e-12 (same formulas, rounding only), float32
@@ -16,9 +16,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from refalign import kernels as K
+from refalign.fast import kernels as K
 from refalign import ops
-from refalign.vision_model import conv2d, depthwise_conv2d, depthwise_padding, pad2d
+from refalign.towers.efficientnet import conv2d, depthwise_conv2d, depthwise_padding, pad2d
 
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
 DTYPES = (np.float32, np.float64)
@@ -201,7 +201,7 @@ def test_bias_gelu_matches_twin(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_matmul_wt_whole_and_split(m, n, k, split, dtype):
     """parallel.matmul_wt == x @ w.T (C-contiguous), whole or split over threads in bands of rows (M >= N) or columns."""
-    from refalign import parallel
+    from refalign.fast import parallel
     rng = np.random.default_rng(m * n)
     x, w = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((n, k)).astype(dtype)
     ref = x.astype(np.float64) @ w.astype(np.float64).T
@@ -220,7 +220,7 @@ def test_matmul_wt_whole_and_split(m, n, k, split, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_matmul_wt_epilogues_on_every_band(m, n, dtype, blas_control, monkeypatch):
     """matmul_wt's per-band epilogues: BN + swish + residual (1x1 convs) and bias + GELU (dense layers)."""
-    from refalign import parallel
+    from refalign.fast import parallel
     monkeypatch.setattr(parallel, "AVAILABLE", parallel.AVAILABLE and blas_control)
     rng = np.random.default_rng(m + n)
     x, w = rng.standard_normal((m, 300)).astype(dtype), (rng.standard_normal((n, 300)) / 17).astype(dtype)
@@ -243,9 +243,9 @@ def test_matmul_wt_epilogues_on_every_band(m, n, dtype, blas_control, monkeypatc
 def test_openblas_threads_restored_after_nested_and_concurrent_use():
     """single_threaded_blas nests and overlaps across threads; OpenBLAS's own thread count comes back after."""
     import threading
-    from refalign import parallel
+    from refalign.fast import parallel
     # NumPy's PyPI wheels (what CI installs) bundle OpenBLAS; a NumPy on MKL or Accelerate has no such control
-    assert parallel.AVAILABLE, "refalign.parallel found no OpenBLAS thread control in NumPy's BLAS"
+    assert parallel.AVAILABLE, "refalign.fast.parallel found no OpenBLAS thread control in NumPy's BLAS"
     get = parallel._CONTROL[0]
     before = get()
     errors = []
@@ -279,8 +279,8 @@ def tiny(tiny_dir):
 @pytest.mark.parametrize("bsz,h,w", [(1, 33, 33), (3, 61, 47), (3, 32, 32)])
 @pytest.mark.parametrize("threads", ["default", "band_everything", "no_blas_control"])
 def test_vision_fast_path_matches_reference(tiny, dtype, bsz, h, w, threads, monkeypatch):
-    from refalign import parallel
-    from refalign import vision_model as V
+    from refalign.fast import parallel
+    from refalign.towers import efficientnet as V
     if threads == "band_everything":  # every product and kernel cut into bands, however small
         monkeypatch.setattr(parallel, "_MIN_SPLIT_FLOPS", 0)
         monkeypatch.setattr(parallel, "_MIN_SPLIT_VALUES", 0)
@@ -304,11 +304,11 @@ def test_vision_fast_path_matches_reference(tiny, dtype, bsz, h, w, threads, mon
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("threads", ["default", "band_everything"])
 def test_text_fast_layer_matches_encoder_layer(tiny, dtype, threads, monkeypatch):
-    from refalign import parallel
+    from refalign.fast import parallel
     if threads == "band_everything":
         monkeypatch.setattr(parallel, "_MIN_SPLIT_FLOPS", 0)
         monkeypatch.setattr(parallel, "_MIN_SPLIT_VALUES", 0)
-    from refalign import text_model as T
+    from refalign.towers import bert as T
     params = {k: v.astype(dtype) for k, v in tiny.params.items()}
     cfg = tiny.config.text_config
     rng = np.random.default_rng(0)
@@ -330,16 +330,16 @@ THREADS_SCRIPT = textwrap.dedent("""
     import sys, threading
     import numpy as np
     from refalign import AlignModel
-    from refalign.text_model import text_forward
-    from refalign.vision_model import vision_forward
+    from refalign.towers.bert import bert_forward
+    from refalign.towers.efficientnet import efficientnet_forward
     m = AlignModel.from_pretrained(sys.argv[1])
     vc, tc = m.config.vision_config, m.config.text_config
     rng = np.random.default_rng(0)
     px = [rng.standard_normal((2, 3, 40 + 3 * i, 37)).astype(np.float32) for i in range(4)]
     ids = [rng.integers(0, tc.vocab_size, (3, 9 + i)) for i in range(4)]
     def run(i):
-        return (vision_forward(m.params, vc, px[i]).pooler_output,
-                text_forward(m.params, tc, ids[i]).last_hidden_state)
+        return (efficientnet_forward(m.params, vc, px[i]).pooler_output,
+                bert_forward(m.params, tc, ids[i]).last_hidden_state)
     serial = [run(i) for i in range(4)]
     results = [[None] * 4 for _ in range(3)]
     def worker(rep, i):
@@ -362,7 +362,7 @@ THREADS_SCRIPT = textwrap.dedent("""
 def test_concurrent_forwards_from_threads_are_safe_and_identical(tiny_dir, layer):
     """12 threads (4 distinct inputs) call vision_forward and text_forward directly (no AlignModel lock), under
     either Numba threading layer the user may have picked.  refalign's kernels are serial nogil functions banded
-    over its own threads (refalign.parallel), so no layer is ever started: a process abort ("workqueue" aborts on
+    over its own threads (refalign.fast.parallel), so no layer is ever started: a process abort ("workqueue" aborts on
     concurrent launches) or a hang would show here as a failed subprocess instead of killing pytest."""
     env = dict(os.environ, NUMBA_NUM_THREADS="2", NUMBA_THREADING_LAYER=layer)
     r = subprocess.run([sys.executable, "-c", THREADS_SCRIPT, str(tiny_dir)], capture_output=True, text=True,

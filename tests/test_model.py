@@ -6,7 +6,8 @@ import pytest
 
 import refalign
 from refalign import AlignModel, AlignProcessor
-from refalign.modeling import align_loss, compute_dtype
+from refalign.loading.checkpoint import compute_dtype
+from refalign.models.align import align_loss
 
 from helpers import rel_err, to_numpy, transformers_align
 

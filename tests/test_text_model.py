@@ -1,4 +1,4 @@
-"""Parity of refalign.text_model (BERT text tower + ALIGN text projection) with transformers.
+"""Parity of refalign.towers.bert (BERT text tower + ALIGN text projection) with transformers.
 
 Error measures used throughout:
 - "relative" = max|a - b| / max|b| over the whole tensor (one number per tensor), and additionally
@@ -28,11 +28,12 @@ import os
 import numpy as np
 import pytest
 
-from refalign.checkpoint import load_state_dict
-from refalign.config import AlignTextConfig, load_config
+from refalign.auto import load_config
+from refalign.loading.checkpoint import load_state_dict
+from refalign.models.align import AlignTextConfig, text_features
 from refalign.errors import CheckpointError
 from refalign.ops import linear
-from refalign.text_model import TextOutput, bert_prefix, text_features, text_forward
+from refalign.towers.bert import TextOutput, bert_forward, bert_prefix
 from helpers import set_text_attention
 
 RTOL64, ATOL64 = 1e-9, 1e-12
@@ -129,7 +130,7 @@ def full64(full_dir, full_cfg, full_batch, torch):
     """refalign and transformers, both float64, on the padded batch (computed once for the module)."""
     params = load_weights(os.path.join(full_dir, "model.safetensors"), np.float64, ("text_model.", "text_projection."))
     ids, mask = full_batch["input_ids"], full_batch["attention_mask"]
-    ref = text_forward(params, full_cfg, ids, mask, output_hidden_states=True, output_attentions=True)
+    ref = bert_forward(params, full_cfg, ids, mask, output_hidden_states=True, output_attentions=True)
     embeds = text_features(params, full_cfg, ids, mask)
     model = load_align(torch, full_dir, torch.float64)
     sdpa = torch_text(torch, model, "sdpa", ids, mask)
@@ -156,7 +157,7 @@ def test_full_float64_unpadded(full64, full_cfg, full_dir, torch):
     ids = tokenize(full_dir, CAPTIONS[4:5])["input_ids"]
     assert ids.shape[1] > 30
     hs, _, _, embeds = torch_text(torch, full64["model"], "sdpa", ids)
-    ref = text_forward(full64["params"], full_cfg, ids, output_hidden_states=True)
+    ref = bert_forward(full64["params"], full_cfg, ids, output_hidden_states=True)
     for n, (a, b) in enumerate(zip(ref.hidden_states, hs)):
         check(f"unpadded hidden_states[{n}]", a, b, RTOL64, ATOL64, RTOL64)
     check("unpadded text_embeds", text_features(full64["params"], full_cfg, ids), embeds, RTOL64, ATOL64, RTOL64)
@@ -166,7 +167,7 @@ def test_full_float64_unpadded(full64, full_cfg, full_dir, torch):
 def test_full_padding_does_not_change_real_tokens(full64, full_cfg, full_batch):
     """Row 0 padded to 64 gives the same states on its real tokens as the same caption alone, unpadded."""
     n = int(full_batch["attention_mask"][0].sum())
-    alone = text_forward(full64["params"], full_cfg, full_batch["input_ids"][:1, :n])
+    alone = bert_forward(full64["params"], full_cfg, full_batch["input_ids"][:1, :n])
     check("padded vs alone", full64["ref"].last_hidden_state[:1, :n], alone.last_hidden_state, RTOL64, ATOL64, RTOL64)
 
 
@@ -202,7 +203,7 @@ def test_full_float32_vs_transformers_eager(full_dir, full_cfg, full_batch, torc
     ids, mask = full_batch["input_ids"], full_batch["attention_mask"]
     model = load_align(torch, full_dir, torch.float32)
     hs, _, pooled, embeds = torch_text(torch, model, "eager", ids, mask)
-    ref = text_forward(params, full_cfg, ids, mask, output_hidden_states=True)
+    ref = bert_forward(params, full_cfg, ids, mask, output_hidden_states=True)
     for n, (a, b) in enumerate(zip(ref.hidden_states, hs)):
         assert a.dtype == np.float32
         check(f"float32 hidden_states[{n}]", a, b, RTOL32, ATOL32, RTOL32)
@@ -234,7 +235,7 @@ def test_minilm_real_weights(minilm_dir, minilm, torch, dtype):
     model = BertModel.from_pretrained(minilm_dir, dtype=getattr(torch, dtype), attn_implementation="sdpa").eval()
     with torch.no_grad():
         out = model(**{k: torch.tensor(v) for k, v in enc.items()}, output_hidden_states=True)
-    ref = text_forward(params, cfg, enc["input_ids"], enc["attention_mask"], enc["token_type_ids"], prefix="",
+    ref = bert_forward(params, cfg, enc["input_ids"], enc["attention_mask"], enc["token_type_ids"], prefix="",
                        output_hidden_states=True)
     rel, atol = (RTOL32, ATOL32) if dtype == "float32" else (RTOL64, ATOL64)
     assert ref.last_hidden_state.dtype == np.dtype(dtype)
@@ -249,14 +250,14 @@ def test_bert_prefix_variants(minilm_dir, minilm):
     cfg, enc = minilm
     params = load_weights(os.path.join(minilm_dir, "model.safetensors"), np.float32)
     ids, mask = enc["input_ids"][:2], enc["attention_mask"][:2]
-    plain = text_forward(params, cfg, ids, mask, prefix="")
+    plain = bert_forward(params, cfg, ids, mask, prefix="")
     for prefix in ("bert.", "text_model."):
         renamed = {prefix + k: v for k, v in params.items()}
         assert bert_prefix(renamed) == prefix
-        out = text_forward(renamed, cfg, ids, mask, prefix=prefix)
+        out = bert_forward(renamed, cfg, ids, mask, prefix=prefix)
         np.testing.assert_array_equal(out.last_hidden_state, plain.last_hidden_state)
     with pytest.raises(CheckpointError, match="prefix='bert.'"):  # wrong prefix: the error says which one fits
-        text_forward(params, cfg, ids, prefix="bert.")
+        bert_forward(params, cfg, ids, prefix="bert.")
     with pytest.raises(CheckpointError, match="word_embeddings"):
         bert_prefix(["vision_model.embeddings.convolution.weight"])
 
@@ -284,7 +285,7 @@ def test_tiny_float64_sentence_pairs_and_activations(tiny_dir, tiny, torch, act)
     assert enc["token_type_ids"].max() == 1
     ids, mask, types = enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]
     hs, _, pooled, embeds = torch_text(torch, model, "sdpa", ids, mask, types)
-    ref = text_forward(params[np.float64], cfg, ids, mask, types, output_hidden_states=True)
+    ref = bert_forward(params[np.float64], cfg, ids, mask, types, output_hidden_states=True)
     for n, (a, b) in enumerate(zip(ref.hidden_states, hs)):
         check(f"tiny {act} hidden_states[{n}]", a, b, RTOL64, ATOL64, RTOL64)
     check(f"tiny {act} pooler_output", ref.pooler_output, pooled, RTOL64, ATOL64, RTOL64)
@@ -295,9 +296,9 @@ def test_tiny_float64_sentence_pairs_and_activations(tiny_dir, tiny, torch, act)
 def test_token_types_matter(tiny):
     cfg, params = tiny
     ids = np.array([[101, 2023, 2003, 102, 1037, 4937, 102]])
-    a = text_forward(params[np.float64], cfg, ids).last_hidden_state
-    b = text_forward(params[np.float64], cfg, ids, token_type_ids=np.zeros_like(ids)).last_hidden_state
-    c = text_forward(params[np.float64], cfg, ids, token_type_ids=(np.arange(7) >= 4)[None].astype(int))
+    a = bert_forward(params[np.float64], cfg, ids).last_hidden_state
+    b = bert_forward(params[np.float64], cfg, ids, token_type_ids=np.zeros_like(ids)).last_hidden_state
+    c = bert_forward(params[np.float64], cfg, ids, token_type_ids=(np.arange(7) >= 4)[None].astype(int))
     np.testing.assert_array_equal(a, b)
     assert np.abs(c.last_hidden_state - a).max() > 1e-3
 
@@ -307,7 +308,7 @@ def test_dtype_preserved(tiny, dtype):
     cfg, params = tiny
     ids = np.array([[101, 1037, 6302, 102, 0], [101, 3899, 102, 0, 0]])
     mask = (ids != 0).astype(np.int64)
-    out = text_forward(params[dtype], cfg, ids, mask, output_hidden_states=True, output_attentions=True)
+    out = bert_forward(params[dtype], cfg, ids, mask, output_hidden_states=True, output_attentions=True)
     assert isinstance(out, TextOutput)
     tensors = [out.last_hidden_state, out.pooler_output, *out.hidden_states, *out.attentions]
     assert all(t.dtype == dtype for t in tensors)
@@ -318,10 +319,10 @@ def test_dtype_preserved(tiny, dtype):
     p = params[dtype]
     np.testing.assert_array_equal(feats, linear(out.last_hidden_state[:, 0], p["text_projection.weight"],
                                                 p["text_projection.bias"]))
-    plain = text_forward(params[dtype], cfg, ids, mask)
+    plain = bert_forward(params[dtype], cfg, ids, mask)
     assert plain.hidden_states is None and plain.attentions is None
     no_pool = {k: v for k, v in params[dtype].items() if ".pooler." not in k}
-    assert text_forward(no_pool, cfg, ids, mask).pooler_output is None
+    assert bert_forward(no_pool, cfg, ids, mask).pooler_output is None
 
 
 # ------------------------------------------------------------------------------------------------ bad input
@@ -347,7 +348,7 @@ BAD_INPUTS = [
 def test_bad_input(tiny, case, kwargs, message):
     cfg, params = tiny
     with pytest.raises(ValueError, match=message):
-        text_forward(params[np.float32], cfg, **kwargs)
+        bert_forward(params[np.float32], cfg, **kwargs)
 
 
 def test_bad_weights(tiny):
@@ -356,10 +357,10 @@ def test_bad_weights(tiny):
     ids = [[101, 102]]
     key = "text_model.encoder.layer.1.output.dense.weight"
     with pytest.raises(CheckpointError, match=key):
-        text_forward({k: v for k, v in p.items() if k != key}, cfg, ids)
+        bert_forward({k: v for k, v in p.items() if k != key}, cfg, ids)
     with pytest.raises(CheckpointError, match=f"{key}.*shape"):
-        text_forward({**p, key: p[key][:, :-1]}, cfg, ids)
+        bert_forward({**p, key: p[key][:, :-1]}, cfg, ids)
     with pytest.raises(CheckpointError, match=f"{key}.*float64"):  # mixed dtypes would upcast silently
-        text_forward({**p, key: p[key].astype(np.float64)}, cfg, ids)
+        bert_forward({**p, key: p[key].astype(np.float64)}, cfg, ids)
     with pytest.raises(CheckpointError, match="text_projection"):
         text_features({k: v for k, v in p.items() if not k.startswith("text_projection")}, cfg, ids)

@@ -1,4 +1,4 @@
-"""refalign.tokenization against transformers' BertTokenizer (Rust tokenizers backend, transformers 5).
+"""refalign.tokenizers (BERT WordPiece) against transformers' BertTokenizer (Rust tokenizers backend, transformers 5).
 
 The reference is what AutoTokenizer builds from align-base's vocab.txt + tokenizer_config.json (the bundled tiny
 checkpoint holds both). Parity tests need transformers/tokenizers (the `parity` extra); the corpus needs the
@@ -16,7 +16,8 @@ import pytest
 
 from conftest import require
 from refalign.errors import CheckpointError, ConfigError, RefalignError, WeightsNotFoundError
-from refalign.tokenization import BertTokenizer, _Normalizer
+from refalign.tokenizers import BertTokenizer
+from refalign.tokenizers.wordpiece import _Normalizer
 
 ALL_CODE_POINTS = [c for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
 CORPUS_LINES = 60_000  # >= 50,000 real lines required
@@ -302,7 +303,7 @@ def test_wordpiece_rules(tok, hf):
 
 
 def test_empty_string(tok, hf):
-    out = tok("")
+    out = tok("", padding="max_length")
     assert out["input_ids"].shape == (1, 64)
     assert out["input_ids"][0, :3].tolist() == [101, 102, 0]
     assert out["attention_mask"][0].sum() == 2
@@ -315,15 +316,46 @@ def test_empty_string(tok, hf):
 
 def test_defaults_mirror_align_processor(tok, hf):
     """AlignProcessor's defaults: padding to max_length 64, no truncation; a single str gives shape (1, 64)."""
-    out = tok("a photo of a cat")
+    from refalign import AlignProcessor
+    proc = AlignProcessor(None, tok)
+    out = proc(text="a photo of a cat")
     assert {k: v.shape for k, v in out.items()} == {k: (1, 64) for k in ("input_ids", "token_type_ids",
                                                                          "attention_mask")}
     ref = hf("a photo of a cat", padding="max_length", max_length=64, return_tensors="np")
     for k in out:
         np.testing.assert_array_equal(out[k], ref[k])
-    two = tok(("a cat", "two dogs"))
+    two = proc(text=("a cat", "two dogs"))
     assert two["input_ids"].shape == (2, 64)
-    assert tok(["x"], return_attention_mask=False, return_token_type_ids=False).keys() == {"input_ids"}
+    assert tok(["x"], padding="max_length", return_attention_mask=False, return_token_type_ids=False).keys() == \
+        {"input_ids"}
+
+
+def test_call_defaults_are_transformers(tok, hf):
+    """Without padding / truncation / max_length the tokenizer does what transformers' does with return_tensors="np":
+    no padding, no truncation; max_length=None means model_max_length where it is used."""
+    def assert_same(out, ref):
+        assert list(out) == list(ref)
+        for k in out:
+            assert out[k].dtype == np.int64
+            np.testing.assert_array_equal(out[k], ref[k])
+
+    for texts in (["a cat", "two dogs"], "a photo of a cat"):  # equal lengths; a single text
+        assert_same(tok(texts), hf(texts, return_tensors="np"))
+    unequal = ["a cat", "a photo of two dogs on the grass"]
+    with pytest.raises(ValueError, match=r"same length.*padding=True.*'longest'.*'max_length'"):
+        tok(unequal)
+    try:
+        ragged = hf(unequal, return_tensors="np")["input_ids"]
+    except ValueError:  # older transformers refuse as well
+        pass
+    else:
+        assert ragged.dtype == object  # transformers 5: one array per row, not a (B, L) array
+    assert_same(tok(unequal, padding=True), hf(unequal, padding=True, return_tensors="np"))
+    assert_same(tok(unequal, padding="max_length"), hf(unequal, padding="max_length", return_tensors="np"))
+    long = ["word " * 100]
+    out = tok(long, truncation=True)
+    assert out["input_ids"].shape == (1, 64)
+    assert_same(out, hf(long, truncation=True, return_tensors="np"))
 
 
 def test_padding_modes(tok, hf):
@@ -344,9 +376,9 @@ def test_padding_modes(tok, hf):
     with pytest.raises(ValueError, match="padding"):
         tok(texts, padding="maximum")
     with pytest.raises(ValueError, match="truncation"):
-        tok(texts, truncation="yes")
+        tok(texts, padding="max_length", truncation="yes")
     with pytest.raises(ValueError, match="max_length"):
-        tok(texts, max_length=-1)
+        tok(texts, padding="max_length", max_length=-1)
     assert tok([], padding="max_length")["input_ids"].shape == (0, 64)
     assert tok([], padding="longest")["input_ids"].shape == (0, 0)
 
@@ -354,22 +386,22 @@ def test_padding_modes(tok, hf):
 def test_truncation(tok, hf):
     long = "word " * 100
     for max_length in (64, 10, 3, 2):
-        out = tok([long, "short one"], max_length=max_length, truncation=True)
+        out = tok([long, "short one"], padding="max_length", max_length=max_length, truncation=True)
         assert out["input_ids"].shape == (2, max_length)
         ref = hf([long, "short one"], padding="max_length", max_length=max_length, truncation=True,
                  return_tensors="np")
         for k in out:
             np.testing.assert_array_equal(out[k], ref[k])
         assert out["input_ids"][0, -1] == 102
-    np.testing.assert_array_equal(tok([long], truncation="longest_first")["input_ids"],
-                                  tok([long], truncation=True)["input_ids"])
+    np.testing.assert_array_equal(tok([long], padding="max_length", truncation="longest_first")["input_ids"],
+                                  tok([long], padding="max_length", truncation=True)["input_ids"])
     # special tokens in the text count like any token
     text = "[MASK] " * 70
-    np.testing.assert_array_equal(tok(text, truncation=True)["input_ids"],
+    np.testing.assert_array_equal(tok(text, padding="max_length", truncation=True)["input_ids"],
                                   hf(text, padding="max_length", max_length=64, truncation=True,
                                      return_tensors="np")["input_ids"])
     with pytest.warns(UserWarning, match="no room"):
-        out = tok("a b c", max_length=1, truncation=True)
+        out = tok("a b c", padding="max_length", max_length=1, truncation=True)
     assert out["input_ids"].tolist() == [[101, 1037, 1038, 1039, 102]]  # transformers does not truncate either
 
 
@@ -377,13 +409,13 @@ def test_untruncated_longer_than_max_length(tok, hf):
     """Like transformers: the long sequence comes back whole, with the same warning; the batch is padded to it."""
     long = "word " * 100
     with pytest.warns(UserWarning, match=r"longer than the specified maximum sequence length .*\(102 > 64\)"):
-        out = tok([long])
+        out = tok([long], padding="max_length")
     ref = hf([long], padding="max_length", max_length=64, return_tensors="np")
     assert out["input_ids"].shape == ref["input_ids"].shape == (1, 102)
     for k in out:
         np.testing.assert_array_equal(out[k], ref[k])
     with pytest.warns(UserWarning):
-        out = tok(["hi", long])
+        out = tok(["hi", long], padding="max_length")
     assert out["input_ids"].shape == (2, 102)
     assert out["attention_mask"].sum(1).tolist() == [3, 102]
 
@@ -391,18 +423,18 @@ def test_untruncated_longer_than_max_length(tok, hf):
 def test_more_than_512_positions_refused(tok):
     text = "word " * 600
     with pytest.raises(ValueError, match=r"text\[1\] is 602 tokens .* 512 positions"):
-        tok(["ok", text])
+        tok(["ok", text], padding="max_length")
     with pytest.raises(ValueError, match="512 positions"):
         tok(text, padding="longest")
-    out = tok(text, truncation=True)
+    out = tok(text, padding="max_length", truncation=True)
     assert out["input_ids"].shape == (1, 64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert tok("word " * 510)["input_ids"].shape == (1, 512)  # exactly 512 positions is fine
+        assert tok("word " * 510, padding="max_length")["input_ids"].shape == (1, 512)  # exactly 512 positions is fine
         with pytest.raises(ValueError, match="20 positions"):
-            tok("word " * 30, max_positions=20)
+            tok("word " * 30, padding="max_length", max_positions=20)
     with pytest.raises(ValueError, match="max_length=600 .* 512"):
-        tok("a", max_length=600)
+        tok("a", padding="max_length", max_length=600)
     small = BertTokenizer(tok.vocab_file, max_positions=16)
     with pytest.raises(ValueError, match="16 positions"):
         small("word " * 20, padding="longest")
@@ -411,7 +443,7 @@ def test_more_than_512_positions_refused(tok):
 @pytest.mark.parametrize("bad", [None, 5, b"bytes", ["ok", 5], ("ok", None), [["nested"]], {"a": 1}, 3.5])
 def test_type_errors_name_text(tok, bad):
     with pytest.raises(TypeError, match="text"):
-        tok(bad)
+        tok(bad, padding="max_length")
 
 
 def test_tokenize_type_error(tok):
@@ -425,7 +457,8 @@ def test_from_pretrained_without_tokenizer_config(tmp_path, tiny_dir):
     assert (t.do_lower_case, t.strip_accents, t.tokenize_chinese_chars, t.model_max_length) == (True, None, True, 64)
     ref = BertTokenizer.from_pretrained(tiny_dir)
     text = "Héllo WORLD, 日本 [MASK]!"
-    np.testing.assert_array_equal(t(text)["input_ids"], ref(text)["input_ids"])
+    np.testing.assert_array_equal(t(text, padding="max_length")["input_ids"],
+                                  ref(text, padding="max_length")["input_ids"])
     assert t.tokenize(text) == ["hello", "world", ",", "日", "本", "[MASK]", "!"]
 
 
@@ -442,8 +475,8 @@ def test_from_pretrained_reads_settings(tmp_path, tiny_dir, hf):
     transformers = require("transformers")
     ref = transformers.AutoTokenizer.from_pretrained(str(tmp_path))
     assert t.tokenize(text) == ref.tokenize(text)
-    assert t(text)["input_ids"].shape == (1, 16)
-    ids = t(text)["input_ids"][0]
+    assert t(text, padding="max_length")["input_ids"].shape == (1, 16)
+    ids = t(text, padding="max_length")["input_ids"][0]
     assert t.decode(ids) == ref.decode(ids)
     # keyword arguments override the file
     assert BertTokenizer.from_pretrained(tmp_path, model_max_length=8).model_max_length == 8
@@ -478,9 +511,9 @@ def test_file_errors(tmp_path, tiny_dir):
 
 
 def test_word_cache_is_bounded(tok, monkeypatch):
-    import refalign.tokenization as tokenization
+    import refalign.tokenizers.wordpiece as wordpiece
     t = BertTokenizer(tok.vocab_file)
-    monkeypatch.setattr(tokenization, "WORD_CACHE_SIZE", 50)
+    monkeypatch.setattr(wordpiece, "WORD_CACHE_SIZE", 50)
     words = [f"zq{i}xv" for i in range(400)]
     first = [t._encode(w) for w in words]
     assert len(t._cache) <= len(t._seed) + 50 + 10

@@ -1,4 +1,4 @@
-"""refalign.torch_pickle: torch.save'd state dicts read without torch, unsafe pickles refused, conversion."""
+"""refalign.loading.torch_pickle: torch.save'd state dicts read without torch, unsafe pickles refused, conversion."""
 from __future__ import annotations
 
 import io
@@ -10,10 +10,11 @@ import zipfile
 import numpy as np
 import pytest
 
-from refalign import torch_pickle
-from refalign.checkpoint import load_checkpoint, load_state_dict, read_safetensors, read_safetensors_raw
+from refalign.auto import load_checkpoint
+from refalign.loading import torch_pickle
+from refalign.loading.checkpoint import load_state_dict, read_safetensors, read_safetensors_raw
 from refalign.errors import CheckpointError, UnsafePickleError
-from refalign.torch_pickle import convert_to_safetensors, read_torch_checkpoint, restricted_loads
+from refalign.loading.torch_pickle import convert_to_safetensors, read_torch_checkpoint, restricted_loads
 
 
 def mixed_state(torch):

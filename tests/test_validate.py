@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from refalign.checkpoint import check_state_dict, checkpoint_summary, load_checkpoint, load_state_dict
-from refalign.config import load_config
+from refalign.auto import check_state_dict, load_checkpoint, load_config
+from refalign.loading.checkpoint import checkpoint_summary, load_state_dict
 from refalign.errors import CheckpointError, WeightsNotFoundError
 from refalign.validate import (CHUNK_ELEMENTS, MAX_DETAIL_LINES, count_nonfinite, find_nonfinite, format_report,
                                nonfinite_tensors, run_info, validate_checkpoint)

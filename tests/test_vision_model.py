@@ -1,4 +1,4 @@
-"""refalign.vision_model (EfficientNet tower) against transformers' AlignVisionModel and torch's convolutions.
+"""refalign.towers.efficientnet against transformers' AlignVisionModel and torch's convolutions.
 
 Error measure, per tensor: rel = max|a - b| / max|b| (b = reference), plus an elementwise check
 |a - b| <= atol + rtol * |b| with rtol = the tensor tolerance and atol = rtol * max|b| / 10 (small entries are held
@@ -23,13 +23,12 @@ import numpy as np
 import pytest
 
 from helpers import rel_err
-from refalign.architecture import block_specs
-from refalign.checkpoint import load_state_dict
-from refalign.config import load_config
+from refalign.auto import load_config
+from refalign.loading.checkpoint import load_state_dict
 from refalign.errors import CheckpointError
-from refalign.vision_model import (VisionOutput, conv1x1, conv2d, depthwise_conv2d, depthwise_padding,
+from refalign.towers.efficientnet import (block_specs, VisionOutput, conv1x1, conv2d, depthwise_conv2d, depthwise_padding,
                                    feature_map_sizes, mbconv_block, pool, squeeze_excite, stem, stem_conv,
-                                   vision_forward)
+                                   efficientnet_forward)
 from refalign.ops import swish
 
 TOL = {np.float64: 1e-9, np.float32: 1e-4}
@@ -284,7 +283,7 @@ def test_tiny_matches_transformers(torch, tiny_dir, tiny, photos, dtype, width):
     cfg, params = tiny
     pixels = _photos_pixels(photos, 289, width=width).astype(dtype)
     ref_hidden, ref_pooled = _torch_reference(torch, tiny_dir, dtype, pixels)
-    out = vision_forward(params[dtype], cfg, pixels, output_hidden_states=True)
+    out = efficientnet_forward(params[dtype], cfg, pixels, output_hidden_states=True)
     assert isinstance(out, VisionOutput)
     assert len(out.hidden_states) == len(ref_hidden) == cfg.num_hidden_layers + 1 == 10
     assert [h.shape[2:] for h in out.hidden_states] == feature_map_sizes(cfg, 289, width)
@@ -294,7 +293,7 @@ def test_tiny_matches_transformers(torch, tiny_dir, tiny, photos, dtype, width):
     rels.append(("pooler_output", _check("pooler_output", out.pooler_output, ref_pooled, tol)))
     assert out.last_hidden_state is out.hidden_states[-1]
     _report(f"tiny {np.dtype(dtype)} {width}", rels)
-    plain = vision_forward(params[dtype], cfg, pixels)
+    plain = efficientnet_forward(params[dtype], cfg, pixels)
     assert plain.hidden_states is None
     np.testing.assert_array_equal(plain.pooler_output, out.pooler_output)
 
@@ -317,7 +316,7 @@ def full_run(request, torch, full_dir, full_cfg, full_pixels):
     pixels = full_pixels.astype(dtype)
     ref_hidden, ref_pooled = _torch_reference(torch, full_dir, dtype, pixels)
     params = _load_vision(full_dir, dtype)
-    out = vision_forward(params, full_cfg, pixels, output_hidden_states=True)
+    out = efficientnet_forward(params, full_cfg, pixels, output_hidden_states=True)
     # sensitivity of the fixture itself: refalign again, from the stem output perturbed by 1 part in 1e15 (1e7)
     rng = np.random.default_rng(0)
     h = out.hidden_states[0]
@@ -374,9 +373,9 @@ def test_bad_pixel_values(tiny):
     cfg, params = tiny
     p32 = params[np.float32]
     good = np.zeros((1, 3, 64, 64), np.float32)
-    vision_forward(p32, cfg, good)  # the baseline works
+    efficientnet_forward(p32, cfg, good)  # the baseline works
     with pytest.raises(TypeError, match="pixel_values"):
-        vision_forward(p32, cfg, good.tolist())
+        efficientnet_forward(p32, cfg, good.tolist())
     cases = [
         (good[0], "4-D"),
         (good.astype(np.int64), "float32 or float64"),
@@ -391,7 +390,7 @@ def test_bad_pixel_values(tiny):
     ]
     for x, msg in cases:
         with pytest.raises(ValueError, match="pixel_values") as e:
-            vision_forward(p32, cfg, x)
+            efficientnet_forward(p32, cfg, x)
         assert msg in str(e.value), (x.shape, x.dtype, str(e.value))
 
 
@@ -413,12 +412,12 @@ def test_smallest_images_agree_with_transformers(torch, tiny_dir, tiny):
     x = np.random.default_rng(0).standard_normal((1, 3, smallest, 40))
     with torch.no_grad():
         ref = model(pixel_values=torch.from_numpy(x)).pooler_output.numpy()
-    _check(f"{smallest}x40 image", vision_forward(params[np.float64], cfg, x).pooler_output, ref, 1e-9)
+    _check(f"{smallest}x40 image", efficientnet_forward(params[np.float64], cfg, x).pooler_output, ref, 1e-9)
     small = x[:, :, :smallest - 1]
     with pytest.raises(RuntimeError), torch.no_grad():
         model(pixel_values=torch.from_numpy(small))
     with pytest.raises(ValueError, match=f"pixel_values: a {smallest - 1}x40 image is too small"):
-        vision_forward(params[np.float64], cfg, small)
+        efficientnet_forward(params[np.float64], cfg, small)
 
 
 def test_map_too_large_for_pooler(torch, tiny_dir, tiny):
@@ -427,7 +426,7 @@ def test_map_too_large_for_pooler(torch, tiny_dir, tiny):
     small = dataclasses.replace(cfg, hidden_dim=4)
     x = np.zeros((1, 3, 289, 289), np.float32)
     with pytest.raises(NotImplementedError, match="9x9, larger than the pooling kernel"):
-        vision_forward(params[np.float32], small, x)
+        efficientnet_forward(params[np.float32], small, x)
     from transformers import AlignVisionConfig as TCfg, AlignVisionModel as TModel
     tcfg = TCfg(**{**dataclasses.asdict(cfg), "hidden_dim": 4})
     with pytest.raises(RuntimeError), torch.no_grad():
@@ -441,11 +440,11 @@ def test_bad_weights(tiny):
     key = "vision_model.encoder.blocks.3.squeeze_excite.reduce.bias"
     del p[key]
     with pytest.raises(CheckpointError, match="missing tensor .*blocks.3.squeeze_excite.reduce.bias"):
-        vision_forward(p, cfg, x)
+        efficientnet_forward(p, cfg, x)
     p[key] = np.zeros(99, np.float32)
     with pytest.raises(CheckpointError, match=r"has shape \(99,\)"):
-        vision_forward(p, cfg, x)
+        efficientnet_forward(p, cfg, x)
     p = dict(params[np.float32])
     p[key] = p[key].astype(np.float64)
     with pytest.raises(ValueError, match="pixel_values has dtype float32 but weight"):
-        vision_forward(p, cfg, x)
+        efficientnet_forward(p, cfg, x)

@@ -1,4 +1,4 @@
-"""refalign.workers: every part runs exactly once, errors come back to the caller, several callers and fork work."""
+"""refalign.fast.workers: every part runs exactly once, errors come back to the caller, several callers and fork work."""
 from __future__ import annotations
 
 import multiprocessing
@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from refalign import workers
+from refalign.fast import workers
 
 
 def test_every_part_runs_once_and_run_parts_waits_for_all():

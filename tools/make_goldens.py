@@ -40,7 +40,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from refalign.golden import (GOLDEN_FORMAT, compare, file_sha256, read_golden, suggested_tolerances,  # noqa: E402
-                             tensors_from_outputs, write_golden)
+                             write_golden)
+from refalign.models.align import tensors_from_outputs  # noqa: E402
 
 TINY_DIR = os.path.join(ROOT, "weights", "tiny")
 GOLDEN_DIR = os.path.join(ROOT, "tests", "golden")

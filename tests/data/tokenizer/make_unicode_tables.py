@@ -1,14 +1,14 @@
-"""Regenerate the Unicode tables embedded in refalign/tokenization.py from the installed `tokenizers` (Rust).
+"""Regenerate the Unicode tables embedded in refalign/tokenizers/wordpiece.py from the installed `tokenizers` (Rust).
 
 The BERT normalizer and pre-tokenizer of HuggingFace `tokenizers` do not use Python's `unicodedata`: they use Rust's
 `char` methods (White_Space, lowercase mapping of the Rust toolchain's Unicode version), the `unicode_categories`
 crate (an old Unicode version: control/format/private-use/non-spacing-mark/punctuation classes) and the
 `unicode-normalization-alignments` crate (NFD, canonical combining classes). This script asks the installed
 tokenizers about every code point and writes the resulting tables between the GENERATED markers of
-refalign/tokenization.py, so refalign reproduces them exactly without needing tokenizers at run time.
+refalign/tokenizers/wordpiece.py, so refalign reproduces them exactly without needing tokenizers at run time.
 
     python tests/data/tokenizer/make_unicode_tables.py            # print the block
-    python tests/data/tokenizer/make_unicode_tables.py --write    # rewrite refalign/tokenization.py in place
+    python tests/data/tokenizer/make_unicode_tables.py --write    # rewrite refalign/tokenizers/wordpiece.py in place
 
 tests/test_tokenizer.py::test_unicode_tables_match_tokenizers checks every code point against tokenizers in CI.
 """
@@ -21,7 +21,7 @@ import unicodedata
 from tokenizers import normalizers, pre_tokenizers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-TARGET = os.path.join(ROOT, "refalign", "tokenization.py")
+TARGET = os.path.join(ROOT, "refalign", "tokenizers", "wordpiece.py")
 BEGIN = "# ---- BEGIN GENERATED UNICODE TABLES (tests/data/tokenizer/make_unicode_tables.py) ----\n"
 END = "# ---- END GENERATED UNICODE TABLES ----\n"
 

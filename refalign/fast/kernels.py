@@ -1,14 +1,14 @@
 """Numba kernels for the hot loops of both towers, each beside the readable NumPy function it must equal.
 
     NumPy twin (the maths, readable)               kernel (fast; tested against the twin in tests/test_kernels.py)
-    vision_model.stem_conv + batch_norm + swish    stem_bn_swish        NHWC, one pass
-    vision_model.depthwise_conv2d + BN + swish     depthwise_bn_swish   NHWC, one pass, also the SE channel means
+    efficientnet.stem_conv + batch_norm + swish    stem_bn_swish        NHWC, one pass
+    efficientnet.depthwise_conv2d + BN + swish     depthwise_bn_swish   NHWC, one pass, also the SE channel means
     ops.batch_norm (+ swish, + residual)           bn_act_epilogue      on each band of a 1x1 conv's product
                                                    affine_act_          the same over a whole [pixels, channels] array
     ops.layer_norm(x + residual)                   layer_norm_residual  one pass per row
     linear's bias (+ ops.gelu)                     bias_act_epilogue    on each band of a dense layer's product
                                                    bias_gelu_           the same over a whole array
-Attention stays NumPy (text_model.self_attention, banded over the batch in the fast layer): a Numba
+Attention stays NumPy (layers.attention.scaled_dot_product, banded over the batch in the fast layer): a Numba
 scores/softmax/probs@v kernel measured 3x slower than its batched BLAS products.
 
 Inside the kernels the image tower's activations are NHWC ([batch, height, width, channels]): the channel axis is
@@ -25,7 +25,7 @@ Batch norm is passed to the kernels as three per-channel vectors, y = (x - a) * 
 
 Threads: every kernel here is serial, compiled with nogil=True, and takes the band [r0, r1) of its outer loop as
 its last two arguments (the epilogues: a block of rows r0:r1 and columns c0:c1); the wrappers run one band per
-thread through refalign.parallel (see there for why not Numba's parallel=True).  Kernels compile lazily, on their
+thread through refalign.fast.parallel (see there for why not Numba's parallel=True).  Kernels compile lazily, on their
 first call per signature, and are cached on disk in a per-user folder (refalign.jit).
 """
 from __future__ import annotations
@@ -163,7 +163,7 @@ def stem_bn_swish(x_nhwc: NDArray, w: NDArray, stride: int, pad: tuple[int, int,
                   a: NDArray, s: NDArray, t: NDArray) -> NDArray:
     """swish(BN(conv2d(pad2d(x), w, stride))) on NHWC data; w in torch layout [Cout, Cin, k, k].
 
-    x [B, H, W, Cin] -> [B, Ho, Wo, Cout]; twin: vision_model.stem (NCHW)."""
+    x [B, H, W, Cin] -> [B, Ho, Wo, Cout]; twin: towers.efficientnet.stem (NCHW)."""
     b, h, wd, cin = x_nhwc.shape
     cout, cin2, k, _ = w.shape
     assert cin == cin2 and w.dtype == x_nhwc.dtype
@@ -220,7 +220,7 @@ def depthwise_bn_swish(x_nhwc: NDArray, w: NDArray, stride: int, pad: tuple[int,
     """swish(BN(depthwise_conv2d(x, w, stride, pad))) on NHWC data, and its per-channel spatial means.
 
     x [B, H, W, C], w torch layout [C, 1, k, k] -> (y [B, Ho, Wo, C], means [B, C]).
-    Twin: vision_model.depthwise_conv2d -> ops.batch_norm -> ops.swish, then the mean squeeze_excite takes."""
+    Twin: towers.efficientnet.depthwise_conv2d -> ops.batch_norm -> ops.swish, then the mean squeeze_excite takes."""
     b, h, wd, c = x_nhwc.shape
     k = w.shape[-1]
     assert w.shape == (c, 1, k, k) and w.dtype == x_nhwc.dtype
@@ -240,7 +240,7 @@ def depthwise_bn_swish(x_nhwc: NDArray, w: NDArray, stride: int, pad: tuple[int,
 @jit.njit(nogil=True, error_model="numpy")
 def _affine_act_block(y, r0, r1, c0, c1, a, s, t, act, fast, res, has_res):
     # the block y[r0:r1, c0:c1] of y [N, C] in place: (y - a) * s + t, then swish (act), then + res (has_res).
-    # refalign.parallel.matmul_wt runs one block per thread, right after the block's product.
+    # refalign.fast.parallel.matmul_wt runs one block per thread, right after the block's product.
     av, sv, tv = a[c0:c1], s[c0:c1], t[c0:c1]  # (slices, so that the loops below index from 0 and vectorize)
     width = c1 - c0
     full = width == y.shape[1]
@@ -263,7 +263,7 @@ def _affine_act_block(y, r0, r1, c0, c1, a, s, t, act, fast, res, has_res):
 
 
 def bn_act_epilogue(a: NDArray, s: NDArray, t: NDArray, act: bool = False, residual: NDArray | None = None):
-    """The epilogue of a 1x1 conv for refalign.parallel.matmul_wt: f(y, r0, r1, c0, c1) does, in place on that block
+    """The epilogue of a 1x1 conv for refalign.fast.parallel.matmul_wt: f(y, r0, r1, c0, c1) does, in place on that block
     of the C-contiguous [N, C] product, y = (y - a) * s + t [then swish] [then + residual ([N, C] or its shape)].
     Twin: ops.batch_norm over the channel axis (+ ops.swish, + the residual add)."""
     def epilogue(y: NDArray, r0: int, r1: int, c0: int, c1: int) -> None:
@@ -355,7 +355,7 @@ def _bias_gelu_block(y, r0, r1, c0, c1, b, gelu, fast):
 
 
 def bias_act_epilogue(bias: NDArray, gelu: bool = False):
-    """The epilogue of a linear layer for refalign.parallel.matmul_wt: f(y, r0, r1, c0, c1) adds the bias to that
+    """The epilogue of a linear layer for refalign.fast.parallel.matmul_wt: f(y, r0, r1, c0, c1) adds the bias to that
     block of the C-contiguous [N, I] product [then applies the exact GELU].  Twin: y + bias [then ops.gelu]."""
     def epilogue(y: NDArray, r0: int, r1: int, c0: int, c1: int) -> None:
         assert y.flags.c_contiguous and y.ndim == 2

@@ -1,12 +1,12 @@
 """refalign's threads: every parallel loop of the fast paths runs here, on the calling thread plus helper threads.
 
     run_bands(kernel, n, values, *args)   kernel(*args, r0, r1) over bands [r0, r1) of range(n), one per thread
-                                          (the calling thread and refalign.workers' helpers)
+                                          (the calling thread and refalign.fast.workers' helpers)
     apply_epilogue(y, epilogue)           epilogue(y, r0, r1, 0, N) over a whole [M, N] array, in row bands
     matmul_wt(x, w, epilogue)             x @ w.T in bands (OpenBLAS single-threaded), each band's epilogue after it
     with single_threaded_blas(): ...      around a forward: OpenBLAS's own thread pool kept idle
 
-The kernels (refalign.kernels) are serial Numba functions compiled with nogil=True, so bands run truly in parallel
+The kernels (refalign.fast.kernels) are serial Numba functions compiled with nogil=True, so bands run truly in parallel
 from plain Python threads.  Why not Numba's parallel=True: its "workqueue" threading layer aborts the process when
 two Python threads launch kernels at once, and its caller thread polls while the workers run (three busy threads on
 two cores); GNU OpenMP spin-waits, and is not fork-safe.  Measured on the 2-core benchmark machine, the depthwise
@@ -90,7 +90,7 @@ _saved_threads = 1    # OpenBLAS's thread count before the first of them entered
 
 
 def _after_fork_in_child() -> None:
-    # no forward is running in a forked child (refalign.workers re-creates its helpers there)
+    # no forward is running in a forked child (refalign.fast.workers re-creates its helpers there)
     global _state_lock, _users
     _state_lock, _users = threading.Lock(), 0
 

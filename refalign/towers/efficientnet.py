@@ -1,38 +1,166 @@
 """ALIGN's image tower: EfficientNet (B7 for align-base) in plain NumPy, NCHW, weights under checkpoint key names.
 
-    out = vision_forward(params, cfg, pixel_values)    # pixel_values [B, 3, H, W] float32 or float64
-    out.pooler_output                                   # [B, C_last] = ALIGN's image_embeds (unnormalised)
+    out = efficientnet_forward(params, cfg, pixel_values)   # pixel_values [B, 3, H, W] float32 or float64
+    out.pooler_output                                        # [B, C_last] = ALIGN's image_embeds (unnormalised)
 
+The config and the block plan: EfficientNetConfig (the keys of config.json's vision_config), round_filters /
+round_repeats / block_specs (what each MBConv block is), efficientnet_shapes (every tensor's name and shape).
 The forward pass, bottom-up:
     pad2d, conv2d, conv1x1, depthwise_conv2d         the convolutions (no bias anywhere but in squeeze-excite)
     depthwise_padding                                 which zero padding a block's depthwise conv gets
     squeeze_excite, pool                              the two spatial reductions
     stem_conv, stem, mbconv_block                     the layers
-    vision_forward                                    the tower: stem -> blocks -> pool
+    efficientnet_forward                              the tower: stem -> blocks -> pool
     _blocks_reference / _blocks_nhwc                  stem -> blocks from the functions above (the readable
-                                                      twin) / through refalign.kernels, NHWC inside (what
-                                                      vision_forward runs; tests/test_kernels.py holds them equal)
+                                                      twin) / through refalign.fast.kernels, NHWC inside (what
+                                                      the tower runs; tests/test_kernels.py holds them equal)
 
 Every function keeps the dtype it is given (float32 in -> float32 out, float64 in -> float64 out); the params must
-already be in the compute dtype (vision_forward checks).  Behaviour follows transformers' AlignVisionModel,
+already be in the compute dtype (efficientnet_forward checks).  Behaviour follows transformers' AlignVisionModel,
 quirks included (asymmetric stem and stride-2 paddings, hidden_dim used as a pooling kernel size).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .architecture import BlockSpec, block_specs, stem_channels, vision_shapes
-from .config import AlignVisionConfig
-from .errors import CheckpointError
-from .ops import activation, batch_norm, sigmoid, swish
-from .outputs import ModelOutput
-from .parallel import apply_epilogue, matmul_wt, single_threaded_blas
+from ..errors import CheckpointError
+from ..loading.config import require
+from ..ops import activation, batch_norm, sigmoid, swish
+from ..outputs import ModelOutput
 
 Pad = tuple[int, int, int, int]  # zero padding (top, bottom, left, right)
+ACTIVATIONS = ("swish", "silu", "relu", "gelu", "gelu_new", "sigmoid", "tanh", "relu6")
+
+
+# ----------------------------------------------------------------------------------------------- config and plan
+@dataclass(frozen=True)
+class EfficientNetConfig:
+    """The config.json keys the EfficientNet tower reads (defaults: transformers' EfficientNetConfig *code*, which
+    differs from its docstring: hidden_dim 2560 and image_size 600)."""
+    num_channels: int = 3
+    image_size: int = 600
+    width_coefficient: float = 2.0
+    depth_coefficient: float = 3.1
+    depth_divisor: int = 8
+    kernel_sizes: tuple[int, ...] = (3, 3, 5, 3, 5, 5, 3)
+    in_channels: tuple[int, ...] = (32, 16, 24, 40, 80, 112, 192)
+    out_channels: tuple[int, ...] = (16, 24, 40, 80, 112, 192, 320)
+    depthwise_padding: tuple[int, ...] = ()
+    strides: tuple[int, ...] = (1, 2, 2, 2, 1, 2, 1)
+    num_block_repeats: tuple[int, ...] = (1, 2, 2, 3, 3, 4, 1)
+    expand_ratios: tuple[int, ...] = (1, 6, 6, 6, 6, 6, 6)
+    squeeze_expansion_ratio: float = 0.25
+    hidden_act: str = "swish"
+    hidden_dim: int = 2560  # only used as the pooling kernel size (AvgPool2d(hidden_dim, ceil_mode=True))
+    pooling_type: str = "mean"
+    batch_norm_eps: float = 1e-3
+
+    @property
+    def num_hidden_layers(self) -> int:
+        """Number of MBConv blocks: sum of ceil(depth_coefficient * repeats)."""
+        return sum(int(math.ceil(self.depth_coefficient * n)) for n in self.num_block_repeats)
+
+    def validate(self, source: str, prefix: str) -> None:
+        """ConfigError naming the dotted key of the first impossible value."""
+        def need(cond: bool, key: str, msg: str) -> None:
+            require(cond, source, f"{prefix}.{key}", msg)
+        need(self.hidden_act in ACTIVATIONS, "hidden_act", f"{self.hidden_act!r} is not one of {ACTIVATIONS}")
+        need(self.pooling_type in ("mean", "max"), "pooling_type", f"{self.pooling_type!r} is not 'mean' or 'max'")
+        n = len(self.in_channels)
+        for name in ("kernel_sizes", "out_channels", "strides", "num_block_repeats", "expand_ratios"):
+            need(len(getattr(self, name)) == n, name, f"has {len(getattr(self, name))} entries but in_channels has {n}")
+        need(all(s in (1, 2) for s in self.strides), "strides", f"only strides 1 and 2 exist, got {self.strides}")
+        need(all(k > 0 and k % 2 == 1 for k in self.kernel_sizes), "kernel_sizes",
+             f"kernel sizes must be odd and positive, got {self.kernel_sizes}")
+        need(all(r >= 1 for r in self.expand_ratios), "expand_ratios", f"must be >= 1, got {self.expand_ratios}")
+        for name in ("num_channels", "image_size", "depth_divisor", "hidden_dim"):
+            need(getattr(self, name) > 0, name, f"must be positive, got {getattr(self, name)}")
+        need(self.width_coefficient > 0 and self.depth_coefficient > 0, "width_coefficient",
+             "width and depth coefficients must be positive")
+        need(self.batch_norm_eps > 0, "batch_norm_eps", "must be positive")
+
+
+def round_filters(cfg: EfficientNetConfig, channels: int) -> int:
+    """Scale a channel count by width_coefficient and round to a multiple of depth_divisor (never down by >10%)."""
+    divisor = cfg.depth_divisor
+    scaled = channels * cfg.width_coefficient
+    new = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
+    if new < 0.9 * scaled:
+        new += divisor
+    return int(new)
+
+
+def round_repeats(cfg: EfficientNetConfig, repeats: int) -> int:
+    """Scale a stage's block count by depth_coefficient, rounding up."""
+    return int(math.ceil(cfg.depth_coefficient * repeats))
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """One MBConv block, as transformers builds it."""
+    index: int            # 0-based block number across all stages
+    stage: int
+    in_dim: int           # channels entering the block
+    out_dim: int
+    expand_dim: int       # in_dim * expand_ratio (== in_dim when expand_ratio == 1)
+    se_dim: int           # squeeze-excitation bottleneck: max(1, int(in_dim * ratio)) -- from the *input* channels
+    kernel_size: int
+    stride: int           # the stage stride on its first block, 1 after
+    expand: bool          # expand_ratio != 1 -> there is an expansion 1x1 conv
+    residual: bool        # True for every block but the first of a stage (transformers' id_skip == False)
+    adjust_padding: bool  # stride-2 depthwise pad is (k//2-1, k//2) unless index is in depthwise_padding
+
+
+def block_specs(cfg: EfficientNetConfig) -> list[BlockSpec]:
+    specs: list[BlockSpec] = []
+    for stage in range(len(cfg.in_channels)):
+        stage_in = round_filters(cfg, cfg.in_channels[stage])
+        out_dim = round_filters(cfg, cfg.out_channels[stage])
+        ratio = cfg.expand_ratios[stage]
+        for j in range(round_repeats(cfg, cfg.num_block_repeats[stage])):
+            in_dim = stage_in if j == 0 else out_dim
+            index = len(specs)
+            specs.append(BlockSpec(
+                index=index, stage=stage, in_dim=in_dim, out_dim=out_dim, expand_dim=in_dim * ratio,
+                se_dim=max(1, int(in_dim * cfg.squeeze_expansion_ratio)), kernel_size=cfg.kernel_sizes[stage],
+                stride=cfg.strides[stage] if j == 0 else 1, expand=ratio != 1, residual=j > 0,
+                adjust_padding=index not in cfg.depthwise_padding))
+    return specs
+
+
+def stem_channels(cfg: EfficientNetConfig) -> int:
+    return round_filters(cfg, 32)
+
+
+def _bn_shapes(prefix: str, n: int) -> dict[str, tuple[int, ...]]:
+    return {f"{prefix}.{p}": (n,) for p in ("weight", "bias", "running_mean", "running_var")}
+
+
+def efficientnet_shapes(cfg: EfficientNetConfig, prefix: str = "vision_model.") -> dict[str, tuple[int, ...]]:
+    """Every parameter / buffer of the vision tower the forward pass reads (num_batches_tracked is not read)."""
+    stem = stem_channels(cfg)
+    s = {f"{prefix}embeddings.convolution.weight": (stem, cfg.num_channels, 3, 3)}
+    s.update(_bn_shapes(f"{prefix}embeddings.batchnorm", stem))
+    for b in block_specs(cfg):
+        p = f"{prefix}encoder.blocks.{b.index}."
+        if b.expand:
+            s[p + "expansion.expand_conv.weight"] = (b.expand_dim, b.in_dim, 1, 1)
+            s.update(_bn_shapes(p + "expansion.expand_bn", b.expand_dim))
+        s[p + "depthwise_conv.depthwise_conv.weight"] = (b.expand_dim, 1, b.kernel_size, b.kernel_size)
+        s.update(_bn_shapes(p + "depthwise_conv.depthwise_norm", b.expand_dim))
+        s[p + "squeeze_excite.reduce.weight"] = (b.se_dim, b.expand_dim, 1, 1)
+        s[p + "squeeze_excite.reduce.bias"] = (b.se_dim,)
+        s[p + "squeeze_excite.expand.weight"] = (b.expand_dim, b.se_dim, 1, 1)
+        s[p + "squeeze_excite.expand.bias"] = (b.expand_dim,)
+        s[p + "projection.project_conv.weight"] = (b.out_dim, b.expand_dim, 1, 1)
+        s.update(_bn_shapes(p + "projection.project_bn", b.out_dim))
+    return s
+
 
 
 @dataclass(repr=False)
@@ -185,16 +313,16 @@ def stem_conv(x: NDArray, w: NDArray) -> NDArray:
     return conv2d(pad2d(x, (0, 1, 0, 1)), w, stride=2)  # [B, 3, 289, 289] -> [B, 64, 144, 144] for align-base
 
 
-def stem(x: NDArray, params: dict[str, NDArray], cfg: AlignVisionConfig, prefix: str = "vision_model.") -> NDArray:
+def stem(x: NDArray, params: dict[str, NDArray], cfg: EfficientNetConfig, prefix: str = "vision_model.") -> NDArray:
     """Stem: stem_conv -> BN -> activation.  Reads {prefix}embeddings.convolution.weight and .batchnorm.*"""
     p = prefix + "embeddings."
     y = stem_conv(x, params[p + "convolution.weight"])
     return activation(cfg.hidden_act)(_bn(y, params, p + "batchnorm", cfg.batch_norm_eps))
 
 
-def mbconv_block(x: NDArray, params: dict[str, NDArray], spec: BlockSpec, cfg: AlignVisionConfig,
+def mbconv_block(x: NDArray, params: dict[str, NDArray], spec: BlockSpec, cfg: EfficientNetConfig,
                  prefix: str = "vision_model.") -> NDArray:
-    """One MBConv block (spec from architecture.block_specs), reading {prefix}encoder.blocks.{spec.index}.*
+    """One MBConv block (spec from block_specs), reading {prefix}encoder.blocks.{spec.index}.*
 
     [expand 1x1 -> BN -> act] -> depthwise -> BN -> act -> squeeze-excite -> project 1x1 -> BN [-> + x].
     [B, in_dim, H, W] -> [B, out_dim, H', W'] (H' = H for stride 1, about H/2 for stride 2).
@@ -219,7 +347,7 @@ def mbconv_block(x: NDArray, params: dict[str, NDArray], spec: BlockSpec, cfg: A
 
 
 # ----------------------------------------------------------------------------------------------- the tower
-def feature_map_sizes(cfg: AlignVisionConfig, height: int, width: int) -> list[tuple[int, int]]:
+def feature_map_sizes(cfg: EfficientNetConfig, height: int, width: int) -> list[tuple[int, int]]:
     """Spatial size after the stem and after each block for a height x width input (56 entries for align-base).
 
     ValueError (naming pixel_values) when the image is too small for some convolution, NotImplementedError when the
@@ -242,9 +370,9 @@ def feature_map_sizes(cfg: AlignVisionConfig, height: int, width: int) -> list[t
     return sizes
 
 
-def _check_params(params: dict[str, NDArray], cfg: AlignVisionConfig, prefix: str, dtype: np.dtype) -> None:
+def _check_params(params: dict[str, NDArray], cfg: EfficientNetConfig, prefix: str, dtype: np.dtype) -> None:
     """Every tensor the forward reads must be present, of its architecture shape and of the compute dtype."""
-    for name, shape in vision_shapes(cfg, prefix).items():
+    for name, shape in efficientnet_shapes(cfg, prefix).items():
         if name not in params:
             raise CheckpointError(f"vision weights: missing tensor {name!r}")
         arr = params[name]
@@ -256,7 +384,7 @@ def _check_params(params: dict[str, NDArray], cfg: AlignVisionConfig, prefix: st
                              f"convert both to the same compute dtype (float32 or float64)")
 
 
-def _check_pixels(pixel_values, cfg: AlignVisionConfig) -> None:
+def _check_pixels(pixel_values, cfg: EfficientNetConfig) -> None:
     if not isinstance(pixel_values, np.ndarray):
         raise TypeError(f"pixel_values must be a NumPy array, got {type(pixel_values).__name__}")
     if pixel_values.ndim != 4:
@@ -273,8 +401,8 @@ def _check_pixels(pixel_values, cfg: AlignVisionConfig) -> None:
         raise ValueError("pixel_values contains NaN or infinite values")
 
 
-def vision_forward(params: dict[str, NDArray], cfg: AlignVisionConfig, pixel_values: NDArray,
-                   prefix: str = "vision_model.", output_hidden_states: bool = False) -> VisionOutput:
+def efficientnet_forward(params: dict[str, NDArray], cfg: EfficientNetConfig, pixel_values: NDArray,
+                         prefix: str = "vision_model.", output_hidden_states: bool = False) -> VisionOutput:
     """AlignVisionModel.forward: stem -> MBConv blocks -> pool.
 
     pixel_values [B, num_channels, H, W] (float32 or float64, the dtype of the params; any H, W the convolutions
@@ -314,17 +442,19 @@ def _nchw(x: NDArray) -> NDArray:
 
 
 def _blocks_nhwc(params, cfg, pixel_values, prefix, output_hidden_states):
-    """stem -> blocks through refalign.kernels, NHWC inside; returns what _blocks_reference does (NCHW).
+    """stem -> blocks through refalign.fast.kernels, NHWC inside; returns what _blocks_reference does (NCHW).
 
     Same maths as stem / mbconv_block; float32 folds each batch norm's mean into its shift (see kernels.bn_vectors),
     float64 keeps ops.batch_norm's formula.  The squeeze-excite gate multiplies whichever is smaller: the feature
     map (as squeeze_excite does) or the projection weights' input columns, (x * g) @ W.T = x @ (W * g).T."""
-    with single_threaded_blas():  # the 1x1 products split over refalign's threads (see refalign.parallel)
+    from ..fast.parallel import single_threaded_blas   # here: loading weights does not start Numba
+    with single_threaded_blas():  # the 1x1 products split over refalign's threads (see refalign.fast.parallel)
         return _blocks_nhwc_run(params, cfg, pixel_values, prefix, output_hidden_states)
 
 
 def _blocks_nhwc_run(params, cfg, pixel_values, prefix, output_hidden_states):
-    from . import kernels as K
+    from ..fast import kernels as K
+    from ..fast.parallel import apply_epilogue, matmul_wt
     dt, eps = pixel_values.dtype, cfg.batch_norm_eps
     fold = dt == np.float32
 

@@ -1,4 +1,4 @@
-"""Helper threads that pick up work within microseconds: refalign.parallel's pool.
+"""Helper threads that pick up work within microseconds: refalign.fast.parallel's pool.
 
     run_parts([f0, f1, ...])   f0() on the calling thread, the others on helpers; returns when all are done
 

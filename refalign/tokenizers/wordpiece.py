@@ -1,10 +1,11 @@
 """BERT WordPiece tokenizer for ALIGN's text tower (kakaobrain/align-base: bert-base-uncased's vocab.txt).
 
 Reproduces transformers' ``BertTokenizer`` (in transformers 5 the Rust-backed one built on HuggingFace
-``tokenizers``) as ``AlignProcessor`` uses it, without needing tokenizers or transformers at run time:
+``tokenizers``) without needing tokenizers or transformers at run time:
 
 1. Special tokens written in the text ([CLS], [SEP], [PAD], [MASK], [UNK]; matched case-sensitively on the raw text)
-   are cut out first and kept whole; the text between them is processed piece by piece.
+   are cut out first and kept whole (the base class, tokenizers/base.py); the text between them is processed piece
+   by piece.
 2. ``BertNormalizer``: clean_text drops NUL, U+FFFD and control / format / private-use characters and maps
    whitespace to a space; CJK ideographs get a space on each side; with strip_accents (``None`` follows
    do_lower_case) the text is NFD-decomposed and non-spacing marks are dropped; then it is lowercased (per
@@ -23,25 +24,19 @@ Speed: ASCII text takes a short path (lowercase, one regular-expression pass to 
 and spaced for the pre-tokenizer by a single ``str.translate`` through a per-character map filled on first sight,
 then split; words are mapped to ids through a bounded cache seeded with the vocabulary; with truncation only a
 prefix of a long text is normalized and only the words that can fit are looked up; batches are padded with
-vectorised NumPy into preallocated int64 arrays.
+vectorised NumPy into preallocated int64 arrays (tokenizers/base.py).
 """
 from __future__ import annotations
 
 import bisect
-import json
 import os
 import re
 import threading
 import unicodedata
-import warnings
 from itertools import chain
-from typing import Sequence
 
-import numpy as np
-import regex
-
-from .errors import CheckpointError, ConfigError, WeightsNotFoundError
-from .outputs import check_return_tensors
+from ..errors import CheckpointError, WeightsNotFoundError
+from .base import Tokenizer, _cleanup
 
 __all__ = ["BertTokenizer", "load_vocab", "ALIGN_BASE_TOKENIZER_CONFIG"]
 
@@ -183,18 +178,9 @@ _ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+").sub
 _ASCII_PUNCT = r"!-/:-@\[-`{-~"
 _ASCII_WORDS = re.compile(rf"[^\t-\r {_ASCII_PUNCT}]+|[{_ASCII_PUNCT}]").findall
 
-# the WordPiece decoder's per-token cleanup (Rust, always on) and transformers' clean_up_tokenization (optional)
+# the WordPiece decoder's per-token cleanup (Rust, always on); transformers' optional clean_up_tokenization is in base
 _CLEANUP_DECODER = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
                     (" 'm", "'m"), (" do not", " don't"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
-_CLEANUP_SPACES = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
-                   (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
-
-
-def _cleanup(text: str, pairs) -> str:
-    for a, b in pairs:
-        if a in text:
-            text = text.replace(a, b)
-    return text
 
 
 # ------------------------------------------------------------------------------------------------ Unicode tables
@@ -397,141 +383,45 @@ def load_vocab(vocab_file: str) -> dict[str, int]:
     return vocab
 
 
-def _read_tokenizer_config(directory: str) -> dict:
-    cfg = dict(ALIGN_BASE_TOKENIZER_CONFIG)
-    path = os.path.join(directory, "tokenizer_config.json")
-    if not os.path.exists(path):
-        return cfg
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise ConfigError(f"cannot read {path}: {e}") from e
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a JSON object, got {type(data).__name__}")
-    for key in ("do_lower_case", "tokenize_chinese_chars", "clean_up_tokenization_spaces"):
-        if data.get(key) is not None:
-            if not isinstance(data[key], bool):
-                raise ConfigError(f"{path}: {key} must be true or false, got {data[key]!r}")
-            cfg[key] = data[key]
-    if data.get("strip_accents") is not None:
-        if not isinstance(data["strip_accents"], bool):
-            raise ConfigError(f"{path}: strip_accents must be true, false or null, got {data['strip_accents']!r}")
-        cfg["strip_accents"] = data["strip_accents"]
-    if data.get("model_max_length") is not None:
-        m = data["model_max_length"]
-        if isinstance(m, bool) or not isinstance(m, (int, float)) or not m >= 0:
-            raise ConfigError(f"{path}: model_max_length must be a non-negative number, got {m!r}")
-        cfg["model_max_length"] = int(min(m, 1 << 62))  # transformers writes 1e30 for "no limit"
-    for key in ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token"):
-        value = data.get(key)
-        if value is None:
-            continue
-        if isinstance(value, dict):  # a serialised AddedToken
-            value = value.get("content")
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"{path}: {key} must be a non-empty string, got {data[key]!r}")
-        cfg[key] = value
-    return cfg
-
-
 # ------------------------------------------------------------------------------------------------ the tokenizer
-class BertTokenizer:
-    """transformers' BertTokenizer (Rust-backed, v5) for ALIGN; see the module docstring for the pipeline.
+class BertTokenizer(Tokenizer):
+    """transformers' BertTokenizer (Rust-backed, v5); see the module docstring for the pipeline.
 
-    ``tokenizer(texts)`` returns int64 arrays ``input_ids``, ``token_type_ids`` and ``attention_mask`` of shape
-    (B, L) with AlignProcessor's defaults (pad to 64, no truncation).
+    ``tokenizer(texts, padding=..., truncation=..., max_length=...)`` returns int64 arrays ``input_ids``,
+    ``token_type_ids`` and ``attention_mask`` of shape (B, L), as transformers' does with return_tensors="np"
+    (by default no padding and no truncation; AlignProcessor pads to 64).
     """
 
-    def __init__(self, vocab_file, do_lower_case=True, strip_accents=None, tokenize_chinese_chars=True,
-                 model_max_length=64, unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]",
-                 cls_token="[CLS]", mask_token="[MASK]", *, clean_up_tokenization_spaces=False,
-                 max_positions=512):
+    vocab_files_names = {"vocab_file": "vocab.txt"}
+    special_token_roles = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+    default_settings = ALIGN_BASE_TOKENIZER_CONFIG
+    bool_settings = ("do_lower_case", "tokenize_chinese_chars")
+    optional_bool_settings = ("strip_accents",)
+
+    def __init__(self, vocab_file: str | os.PathLike, do_lower_case: bool = True, strip_accents: bool | None = None,
+                 tokenize_chinese_chars: bool = True, model_max_length: int = 64, unk_token: str = "[UNK]",
+                 sep_token: str = "[SEP]", pad_token: str = "[PAD]", cls_token: str = "[CLS]",
+                 mask_token: str = "[MASK]", *, clean_up_tokenization_spaces: bool = False, max_positions: int = 512):
         self.vocab_file = os.fspath(vocab_file)
-        self.vocab = load_vocab(self.vocab_file)
+        super().__init__(load_vocab(self.vocab_file),
+                         {"unk_token": unk_token, "sep_token": sep_token, "pad_token": pad_token,
+                          "cls_token": cls_token, "mask_token": mask_token},
+                         model_max_length=model_max_length, max_positions=max_positions,
+                         clean_up_tokenization_spaces=clean_up_tokenization_spaces)
         self.do_lower_case = bool(do_lower_case)
         self.strip_accents = strip_accents
         self.tokenize_chinese_chars = bool(tokenize_chinese_chars)
-        self.model_max_length = _check_int(model_max_length, "model_max_length", 0)
-        self.max_positions = _check_int(max_positions, "max_positions", 2)
-        self.clean_up_tokenization_spaces = bool(clean_up_tokenization_spaces)
-        self.unk_token, self.sep_token, self.pad_token = unk_token, sep_token, pad_token
-        self.cls_token, self.mask_token = cls_token, mask_token
 
         strip = self.do_lower_case if strip_accents is None else bool(strip_accents)
         self._norm = _Normalizer.get(self.tokenize_chinese_chars, strip, self.do_lower_case)
-
-        self._ids_to_tokens: list[str | None] = [None] * (max(self.vocab.values()) + 1)
-        for tok, i in self.vocab.items():
-            self._ids_to_tokens[i] = tok
-        # special tokens keep their vocabulary id; one missing from vocab.txt is appended (as transformers does)
-        self.special_tokens: dict[str, int] = {}
-        for tok in (unk_token, sep_token, pad_token, cls_token, mask_token):
-            if not isinstance(tok, str) or not tok:
-                raise ValueError(f"special tokens must be non-empty strings, got {tok!r}")
-            if tok in self.vocab:
-                self.special_tokens[tok] = self.vocab[tok]
-            elif tok not in self.special_tokens:
-                self.special_tokens[tok] = len(self._ids_to_tokens)
-                self._ids_to_tokens.append(tok)
-        self._special_ids = frozenset(self.special_tokens.values())
-        by_length = sorted(self.special_tokens, key=len, reverse=True)  # the longest wins at a position
-        self._special_re = regex.compile("|".join(regex.escape(t) for t in by_length))
-        first_chars = {t[0] for t in by_length}
-        self._special_first = first_chars.pop() if len(first_chars) == 1 else None
-        self._unk = (self.special_tokens[unk_token],)
+        self._unk = (self.unk_token_id,)
+        self._around = ((self.cls_token_id,), (self.sep_token_id,))
         self._max_token_len = max(map(len, self.vocab))
 
         # word -> ids; seeded with the vocabulary's whole words (such a word is always a single piece)
         self._seed = {w: (i,) for w, i in self.vocab.items()
                       if not w.startswith("##") and len(w) <= MAX_INPUT_CHARS_PER_WORD}
         self._cache = dict(self._seed)
-
-    @classmethod
-    def from_pretrained(cls, directory, **overrides) -> "BertTokenizer":
-        """Read ``vocab.txt`` and ``tokenizer_config.json`` from a directory (align-base's settings when the json
-        is absent). Keyword arguments override the file's settings."""
-        directory = os.fspath(directory)
-        if not os.path.isdir(directory):
-            raise WeightsNotFoundError(f"tokenizer directory {directory!r} does not exist")
-        cfg = _read_tokenizer_config(directory)
-        cfg.update(overrides)
-        return cls(os.path.join(directory, "vocab.txt"), **cfg)
-
-    # ------------------------------------------------------------------------------------------ properties
-    @property
-    def vocab_size(self) -> int:
-        return len(self.vocab)
-
-    def __len__(self) -> int:
-        return len(self._ids_to_tokens)
-
-    def get_vocab(self) -> dict[str, int]:
-        return {**self.vocab, **self.special_tokens}
-
-    @property
-    def unk_token_id(self) -> int:
-        return self.special_tokens[self.unk_token]
-
-    @property
-    def pad_token_id(self) -> int:
-        return self.special_tokens[self.pad_token]
-
-    @property
-    def cls_token_id(self) -> int:
-        return self.special_tokens[self.cls_token]
-
-    @property
-    def sep_token_id(self) -> int:
-        return self.special_tokens[self.sep_token]
-
-    @property
-    def mask_token_id(self) -> int:
-        return self.special_tokens[self.mask_token]
-
-    @property
-    def all_special_ids(self) -> list[int]:
-        return sorted(self._special_ids)
 
     def __repr__(self) -> str:
         return (f"BertTokenizer(vocab_file={self.vocab_file!r}, vocab_size={self.vocab_size}, "
@@ -600,216 +490,21 @@ class BertTokenizer:
                 cache[w] = self._wordpiece(w)
         return list(chain.from_iterable(map(cache.__getitem__, words)))
 
-    def _encode(self, text: str, limit: int | None = None) -> list[int]:
-        """Ids of one text without [CLS]/[SEP]. With `limit`, at least the first `limit` ids (maybe more)."""
-        if (self._special_first is None or self._special_first in text) and self._special_re.search(text):
-            out: list[int] = []
-            pos = 0
-            for m in self._special_re.finditer(text):
-                out += self._word_ids(self._words(text[pos:m.start()],
-                                                  None if limit is None else max(0, limit - len(out))))
-                out.append(self.special_tokens[m.group()])
-                pos = m.end()
-                if limit is not None and len(out) >= limit:
-                    return out
-            out += self._word_ids(self._words(text[pos:], None if limit is None else max(0, limit - len(out))))
-            return out
-        return self._word_ids(self._words(text, limit))
+    def _encode_piece(self, piece: str, limit: int | None) -> list[int]:
+        """Ids of a piece of text without special tokens. With `limit`, at least the first `limit` ids."""
+        return self._word_ids(self._words(piece, limit))
 
-    def tokenize(self, text: str) -> list[str]:
-        """WordPiece tokens of `text` (no [CLS]/[SEP] added; special tokens written in the text are kept)."""
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a str, got {type(text).__name__}")
-        t = self._ids_to_tokens
-        return [t[i] for i in self._encode(text)]
-
-    def convert_tokens_to_ids(self, tokens):
-        """A token or a list of tokens to ids; a token outside the vocabulary gives the [UNK] id."""
-        if tokens is None:
-            return None
-        if isinstance(tokens, str):
-            i = self.special_tokens.get(tokens)
-            return i if i is not None else self.vocab.get(tokens, self._unk[0])
-        return [self.convert_tokens_to_ids(t) for t in tokens]
-
-    def convert_ids_to_tokens(self, ids, skip_special_tokens: bool = False):
-        """An id or a sequence of ids to tokens; an id outside the vocabulary gives None (like transformers)."""
-        if isinstance(ids, (int, np.integer)) and not isinstance(ids, bool):
-            return self._id_to_token(int(ids))
-        ids = _to_id_list(ids)
-        skip = self._special_ids if skip_special_tokens else ()
-        return [self._id_to_token(i) for i in ids if i not in skip]
-
-    def _id_to_token(self, i: int) -> str | None:
-        if i < 0:
-            raise ValueError(f"token ids must be non-negative, got {i}")
-        return self._ids_to_tokens[i] if i < len(self._ids_to_tokens) else None
-
-    def __call__(self, text, padding="max_length", max_length=None, truncation=False,
-                 return_attention_mask=True, return_token_type_ids=True, max_positions=None,
-                 return_tensors=None) -> dict:
-        """Encode a text or a list of texts as ``[CLS] tokens [SEP]`` + padding, int64 arrays of shape (B, L).
-
-        padding: "max_length" (the default, as in AlignProcessor) pads to max_length; a longer, untruncated
-            sequence is returned whole, as transformers does (with its warning), and the others are padded to it;
-            "longest" / True pads to the longest sequence of the batch; "do_not_pad" / False pads nothing, so the
-            sequences must all have the same length (else ValueError: there would be no (B, L) array).
-        max_length: None -> model_max_length (64 for align-base).
-        truncation: False (the default, as in AlignProcessor) / True / "longest_first": cut every sequence to
-            max_length positions, [CLS] and [SEP] included.
-        max_positions: the model's max_position_embeddings (None -> the tokenizer's, 512). A sequence, or a padded
-            width, longer than that raises ValueError rather than reaching the model.
-        return_tensors: None or "np" (NumPy is all refalign returns; "pt", "tf", "jax" are refused by name).
-        Returns {"input_ids", "token_type_ids", "attention_mask"} (the last two unless turned off).
-        """
-        check_return_tensors(return_tensors, "BertTokenizer")
-        texts = _as_text_list(text)
-        mode = _padding_mode(padding)
-        truncate = _truncation_flag(truncation)
-        max_length = self.model_max_length if max_length is None else _check_int(max_length, "max_length", 0)
-        max_positions = self.max_positions if max_positions is None else _check_int(max_positions,
-                                                                                     "max_positions", 2)
-        limit = None
-        if truncate:
-            if max_length >= 2:
-                limit = max_length - 2
-            else:  # transformers cannot fit [CLS] and [SEP] either: it logs an error and leaves the text whole
-                warnings.warn(f"max_length={max_length} leaves no room for [CLS] and [SEP]: not truncating",
-                              stacklevel=2)
-
-        encode = self._encode
-        if limit is None:
-            seqs = [encode(t) for t in texts]
-        else:
-            seqs = [s if len(s) <= limit else s[:limit] for s in [encode(t, limit) for t in texts]]
-        batch = len(seqs)
-        lengths = np.fromiter(map(len, seqs), dtype=np.int64, count=batch)
-        full = lengths + 2
-        longest = int(full.max()) if batch else 0
-        if longest > max_positions:
-            i = int(np.argmax(full > max_positions))
-            raise ValueError(f"text[{i}] is {int(full[i])} tokens long with [CLS] and [SEP], more than the model's "
-                             f"{max_positions} positions (max_position_embeddings); pass truncation=True to cut "
-                             f"it to max_length={max_length}")
-        if not truncate and longest > self.model_max_length:
-            warnings.warn(f"Token indices sequence length is longer than the specified maximum sequence length for "
-                          f"this model ({longest} > {self.model_max_length}). Running this sequence through the "
-                          f"model will result in indexing errors", stacklevel=2)
-        if mode == "max_length":
-            width = max(max_length, longest)
-        elif mode == "longest":
-            width = longest
-        else:
-            if batch and int(full.min()) != longest:
-                raise ValueError(f"padding={padding!r} needs every sequence to have the same length (these have "
-                                 f"{int(full.min())} to {longest} tokens); use padding='longest' or 'max_length'")
-            width = longest
-        if width > max_positions:
-            raise ValueError(f"padding to max_length={width} positions is more than the model's {max_positions} "
-                             f"(max_position_embeddings)")
-
-        input_ids = np.full((batch, width), self.pad_token_id, dtype=np.int64)
-        pos = np.arange(width, dtype=np.int64)
-        if batch:
-            total = int(lengths.sum())
-            if total:
-                flat = np.fromiter(chain.from_iterable(seqs), dtype=np.int64, count=total)
-                input_ids[(pos >= 1) & (pos <= lengths[:, None])] = flat
-            input_ids[:, 0] = self.cls_token_id
-            input_ids[np.arange(batch), lengths + 1] = self.sep_token_id
-        out = {"input_ids": input_ids}
-        if return_token_type_ids:
-            out["token_type_ids"] = np.zeros((batch, width), dtype=np.int64)
-        if return_attention_mask:
-            out["attention_mask"] = (pos < full[:, None]).astype(np.int64)
-        return out
+    def _special_ids_around(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """``[CLS] tokens [SEP]``."""
+        return self._around
 
     # ------------------------------------------------------------------------------------------ decoding
-    def decode(self, ids, skip_special_tokens=False, clean_up_tokenization_spaces=None):
-        """Ids back to text as transformers does: the WordPiece decoder glues ``##`` pieces, puts a space before
-        other tokens and none before . ? ! , ; then, if clean_up_tokenization_spaces, transformers'
-        clean_up_tokenization (" 's" -> "'s", " n't" -> "n't", ...). clean_up_tokenization_spaces=None uses the
-        tokenizer's setting: tokenizer_config.json's, False when absent, as in transformers 5. Ids past the
-        vocabulary are skipped, like transformers. A 2-D input (a batch) gives a list of strings."""
-        if isinstance(ids, (int, np.integer)) and not isinstance(ids, bool):
-            ids = [int(ids)]
-        elif hasattr(ids, "tolist"):  # NumPy arrays, torch tensors
-            ids = ids.tolist()
-            ids = [ids] if isinstance(ids, int) else ids
-        if isinstance(ids, (list, tuple)) and ids and (isinstance(ids[0], (list, tuple))
-                                                      or isinstance(ids[0], np.ndarray) and ids[0].ndim == 1):
-            return self.batch_decode(ids, skip_special_tokens=skip_special_tokens,
-                                     clean_up_tokenization_spaces=clean_up_tokenization_spaces)
-        ids = _to_id_list(ids)
-        n, t = len(self._ids_to_tokens), self._ids_to_tokens
-        skip = self._special_ids if skip_special_tokens else ()
-        tokens = [t[i] for i in ids if i < n and i not in skip and t[i] is not None]
+    def _join_tokens(self, tokens: list[str]) -> str:
+        """The WordPiece decoder: ``##`` pieces glued to the token before, a space before other tokens and none
+        before . ? ! , (its per-token cleanup)."""
         parts = []
         for k, tok in enumerate(tokens):
             if k:
                 tok = tok[2:] if tok.startswith("##") else " " + tok
             parts.append(_cleanup(tok, _CLEANUP_DECODER))
-        text = "".join(parts)
-        if clean_up_tokenization_spaces is None:
-            clean_up_tokenization_spaces = self.clean_up_tokenization_spaces
-        if clean_up_tokenization_spaces:
-            text = _cleanup(text, _CLEANUP_SPACES)
-        return text
-
-    def batch_decode(self, sequences, **kw) -> list[str]:
-        """decode() of every sequence of a batch (a 2-D array or a list of id lists)."""
-        if hasattr(sequences, "tolist"):
-            sequences = sequences.tolist()
-        return [self.decode(s if isinstance(s, list) else list(s), **kw) for s in sequences]
-
-
-# ------------------------------------------------------------------------------------------------ helpers
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _as_text_list(text) -> Sequence[str]:
-    if isinstance(text, str):
-        return [text]
-    if isinstance(text, (list, tuple)):
-        for i, t in enumerate(text):
-            if not isinstance(t, str):
-                raise TypeError(f"text must be a str or a list/tuple of str, but text[{i}] is a "
-                                f"{type(t).__name__}")
-        return text
-    raise TypeError(f"text must be a str or a list/tuple of str, got {type(text).__name__}")
-
-
-def _padding_mode(padding) -> str:
-    if padding is True or padding == "longest":
-        return "longest"
-    if padding is False or padding == "do_not_pad":
-        return "do_not_pad"
-    if padding == "max_length" and isinstance(padding, str):
-        return "max_length"
-    raise ValueError(f"padding must be 'max_length', 'longest', True, 'do_not_pad' or False, got {padding!r}")
-
-
-def _truncation_flag(truncation) -> bool:
-    if truncation is True or (isinstance(truncation, str) and truncation in ("longest_first", "only_first")):
-        return True
-    if truncation is False or truncation == "do_not_truncate":
-        return False
-    raise ValueError(f"truncation must be True, False, 'longest_first' or 'do_not_truncate', got {truncation!r}")
-
-
-def _to_id_list(ids) -> list[int]:
-    if hasattr(ids, "tolist"):
-        ids = ids.tolist()
-    if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
-        raise TypeError(f"ids must be an int or a sequence of ints, got {type(ids).__name__}")
-    out = []
-    for i in ids:
-        if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
-            raise TypeError(f"ids must hold ints, got a {type(i).__name__}")
-        if i < 0:
-            raise ValueError(f"token ids must be non-negative, got {int(i)}")
-        out.append(int(i))
-    return out
+        return "".join(parts)

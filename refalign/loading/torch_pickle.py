@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import CheckpointError, UnsafePickleError
-from .fileio import atomic_output
+from ..errors import CheckpointError, UnsafePickleError
+from ..fileio import atomic_output
 
 MAX_PICKLE_BYTES = 256 << 20  # data.pkl of a state dict is ~100 KB; refuse to read absurd sizes into memory
 MAX_EXPANDED_BYTES = 1 << 32  # a tensor bigger than its storage (stride 0) may not blow up beyond this

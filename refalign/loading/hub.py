@@ -10,10 +10,10 @@ import hashlib
 import os
 import re
 
-from .errors import RefalignError, WeightsNotFoundError
+from ..errors import RefalignError, WeightsNotFoundError
 
 DEFAULT_REPO = "kakaobrain/align-base"
-PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # refalign/
 REPO_DIR = os.path.dirname(PACKAGE_DIR)
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",

@@ -1,20 +1,20 @@
-"""Image loading and preprocessing for ALIGN's image tower (Pillow + NumPy).
+"""Image loading and the preprocessing every image processor shares (Pillow + NumPy).
 
-Reproduces transformers' PIL-backend EfficientNet image processor (EfficientNetImageProcessorPil) as driven by a
-checkpoint's preprocessor_config.json, with the input handling of transformers' `load_image`:
+``load_image`` gives what transformers' ``load_image`` gives: open -> EXIF orientation applied
+(ImageOps.exif_transpose) -> PIL convert("RGB"). ``ImageProcessor`` is the pipeline of transformers' PIL-backend
+image processors, driven by a checkpoint's preprocessor_config.json:
 
-    load_image:  open -> EXIF orientation applied (ImageOps.exif_transpose) -> PIL convert("RGB")
-    processor:   PIL resize (configured filter, result is uint8) -> center crop (uint8, zero padding if too small)
-                 -> rescale x*factor (upcast to float64, then to the output dtype) -> optional "- 1" offset
-                 -> optional (x - mean) / std -> optional include_top x / std -> (3, H, W)
+    PIL resize (configured filter, result is uint8) -> center crop (uint8, zero padding if too small)
+    -> rescale x*factor (upcast to float64, then to the output dtype) -> optional (x - mean) / std -> (3, H, W)
 
-For float32 output the order and precision of every operation follow transformers, so the values are the same bits.
-For float64 output every step after the uint8 stage is done in float64.
+A subclass (one file per processor type: efficientnet.py, ...) declares its settings and adds its own steps by
+extending ``rescale`` / ``normalize``. For float32 output the order and precision of every operation follow
+transformers, so the values are the same bits. For float64 output every step after the uint8 stage is done in
+float64.
 
 Known quirks kept from transformers: convert("RGB") drops alpha (no compositing) and clips 16-bit greyscale to 255;
-settings missing from preprocessor_config.json take the *processor class* defaults, which differ from align-base's
-values; a null switch (do_normalize: null, ...) is off. Without a preprocessor_config.json at all, align-base's
-values are used.
+settings missing from preprocessor_config.json take the *processor class* defaults, which may differ from a
+checkpoint's values; a null switch (do_normalize: null, ...) is off.
 """
 from __future__ import annotations
 
@@ -22,56 +22,27 @@ import io
 import json
 import math
 import os
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from .errors import ConfigError, ImageLoadError
-from .outputs import check_return_tensors
+from ..errors import ConfigError, ImageLoadError
+from ..outputs import check_return_tensors
+
+__all__ = ["ImageProcessor", "load_image", "center_crop", "resize_output_size", "PREPROCESSOR_CONFIG_NAME"]
 
 PREPROCESSOR_CONFIG_NAME = "preprocessor_config.json"
 
-# kakaobrain/align-base's preprocessor_config.json: used when a checkpoint has no such file, and by
-# EfficientNetImageProcessor() for settings not given.
-ALIGN_BASE_SETTINGS: dict[str, Any] = {
-    "do_resize": True,
-    "size": {"height": 346, "width": 346},
-    "resample": 2,  # PIL bilinear
-    "do_center_crop": True,
-    "crop_size": {"height": 289, "width": 289},
-    "do_rescale": True,
-    "rescale_factor": 1 / 127.5,
-    "rescale_offset": True,
-    "do_normalize": False,
-    "image_mean": [0.485, 0.456, 0.406],
-    "image_std": [0.47853944, 0.4732864, 0.47434163],
-    "include_top": False,
-}
+P = TypeVar("P", bound="ImageProcessor")
 
-# What transformers' EfficientNetImageProcessorPil uses for a setting that the file lacks or sets to null
-# (its class attributes, plus default_to_square from the base class).
-PROCESSOR_CLASS_DEFAULTS: dict[str, Any] = {
-    **ALIGN_BASE_SETTINGS,
-    "resample": 3,  # PIL bicubic
-    "do_center_crop": False,
-    "rescale_factor": 1 / 255,
-    "rescale_offset": False,
-    "do_normalize": True,
-    "image_mean": [0.5, 0.5, 0.5],
-    "image_std": [0.5, 0.5, 0.5],
-    "include_top": True,
-    "default_to_square": True,
-}
-
-_BOOL_KEYS = ("do_resize", "do_center_crop", "do_rescale", "rescale_offset", "do_normalize", "include_top",
-              "default_to_square")
 _RESAMPLE_NAMES = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
 # Keys that describe the file rather than the preprocessing, or only matter to other backends / outputs.
 _IGNORED_KEYS = ("processor_class", "_processor_class", "return_tensors", "device", "disable_grouping",
                  "image_seq_length", "pad_size")
 _SIZE_FORMS = ({"height", "width"}, {"shortest_edge"}, {"shortest_edge", "longest_edge"}, {"max_height", "max_width"})
-_SIZE_FORMS_UNSUPPORTED = ({"longest_edge"}, {"min_pixels", "max_pixels"})  # valid in transformers, not in its PIL resize
+# valid in transformers, but not in its PIL resize
+_SIZE_FORMS_UNSUPPORTED = ({"longest_edge"}, {"min_pixels", "max_pixels"})
 
 
 # ----------------------------------------------------------------------------------------------------- loading
@@ -198,67 +169,6 @@ def _channel_values(value, source: str, key: str) -> tuple[float, ...]:
     return tuple(float(v) for v in values) * (3 if len(values) == 1 else 1)
 
 
-def _check_settings(settings: dict[str, Any], source: str) -> dict[str, Any]:
-    """Validate settings (keys as in preprocessor_config.json) and return them in canonical form."""
-    s = dict(settings)
-    for key in _IGNORED_KEYS:
-        s.pop(key, None)
-    for key in ("image_processor_type", "feature_extractor_type"):
-        kind = s.pop(key, None)
-        if kind is not None and not str(kind).startswith("EfficientNet"):
-            raise NotImplementedError(f"{source}: '{key}' is {kind!r}; only EfficientNet's processor is implemented")
-    if s.pop("do_pad", None):
-        raise NotImplementedError(f"{source}: 'do_pad' true is not supported")
-    if s.pop("do_convert_rgb", None):
-        raise NotImplementedError(f"{source}: 'do_convert_rgb' true (composite alpha onto white) is not supported; "
-                                  "images are always converted as transformers' load_image does")
-    data_format = s.pop("data_format", None)
-    if data_format not in (None, "channels_first"):
-        raise NotImplementedError(f"{source}: 'data_format' {data_format!r} is not supported (only channels_first)")
-    if s.pop("input_data_format", None) is not None:
-        raise NotImplementedError(f"{source}: 'input_data_format' is not supported (arrays must be HW or HWC)")
-
-    known = set(PROCESSOR_CLASS_DEFAULTS)
-    for key in s:
-        if key not in known:
-            raise NotImplementedError(f"{source}: setting '{key}' is not supported")
-    for key in _BOOL_KEYS:
-        if s[key] is None:  # transformers keeps a null as None, which switches the step off
-            s[key] = False
-        if not isinstance(s[key], bool):
-            raise ConfigError(f"{source}: '{key}' must be true or false, got {s[key]!r}")
-    # a null value is fine where its step is off; where the step is on, transformers fails too
-    needed = {"size": s["do_resize"], "resample": s["do_resize"], "crop_size": s["do_center_crop"],
-              "rescale_factor": s["do_rescale"], "image_mean": s["do_normalize"],
-              "image_std": s["do_normalize"] or s["include_top"]}
-    for key, on in needed.items():
-        if s[key] is None and on:
-            raise ConfigError(f"{source}: '{key}' is null but the step that uses it is switched on")
-    if s["size"] is not None:
-        s["size"] = _size_dict(s["size"], source, "size", s["default_to_square"])
-    if s["crop_size"] is not None:
-        s["crop_size"] = _size_dict(s["crop_size"], source, "crop_size", True)
-        if set(s["crop_size"]) != {"height", "width"}:  # transformers' center_crop needs both
-            raise ConfigError(f"{source}: 'crop_size' must have the keys height and width, "
-                              f"got {sorted(s['crop_size'])}")
-    resample = s["resample"]
-    if resample is not None:
-        if isinstance(resample, bool) or not isinstance(resample, int):
-            raise ConfigError(f"{source}: 'resample' must be a PIL resampling filter number, got {resample!r}")
-        if resample not in _RESAMPLE_NAMES:
-            raise NotImplementedError(f"{source}: 'resample' {resample} is not supported (0..5: PIL's filters)")
-    factor = s["rescale_factor"]
-    if factor is not None and (isinstance(factor, bool) or not isinstance(factor, (int, float))
-                               or not math.isfinite(factor)):
-        raise ConfigError(f"{source}: 'rescale_factor' must be a finite number, got {factor!r}")
-    for key in ("image_mean", "image_std"):
-        if s[key] is not None:
-            s[key] = _channel_values(s[key], source, key)
-    if s["image_std"] is not None and (s["do_normalize"] or s["include_top"]) and 0.0 in s["image_std"]:
-        raise ConfigError(f"{source}: 'image_std' must not contain 0, got {s['image_std']!r}")
-    return s
-
-
 # ----------------------------------------------------------------------------------------------------- transforms
 
 
@@ -302,33 +212,42 @@ def center_crop(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return out
 
 
-class EfficientNetImageProcessor:
-    """transformers' EfficientNetImageProcessorPil in NumPy. Settings use preprocessor_config.json's keys (and its
-    meaning of null); those not given take align-base's values. from_pretrained: the file's values, and for keys the
-    file lacks the processor class defaults, as transformers does."""
+def _float_dtype(dtype) -> np.dtype:
+    d = np.dtype(dtype)
+    if d not in (np.float32, np.float64):
+        raise ValueError(f"dtype: expected float32 or float64, got {d}")
+    return d
+
+
+# ----------------------------------------------------------------------------------------------------- processor
+
+
+class ImageProcessor:
+    """A transformers PIL-backend image processor in NumPy: images -> {"pixel_values": [B, 3, H, W]}.
+
+    Settings use preprocessor_config.json's keys (and its meaning of null). A subclass declares
+        class_defaults     what transformers' processor class uses for a key the file lacks: every key it reads,
+                           the shared ones (below) included
+        default_settings   the settings of a processor made without arguments (its family's checkpoint)
+        type_prefix        the image_processor_type / feature_extractor_type it reads, e.g. "EfficientNet"
+        bool_keys          its switches: the shared ones and its own
+    and extends _configure (its own attributes), _required_values and the per-image steps (resize_and_crop,
+    rescale, normalize) for its own settings.
+    """
+
+    class_defaults: dict[str, Any] = {}
+    default_settings: dict[str, Any] = {}
+    type_prefix: str = ""
+    bool_keys: tuple[str, ...] = ("do_resize", "do_center_crop", "do_rescale", "do_normalize", "default_to_square")
 
     def __init__(self, **settings):
-        self._configure({**ALIGN_BASE_SETTINGS, "default_to_square": True, **settings}, "EfficientNetImageProcessor")
-
-    def _configure(self, settings: dict[str, Any], source: str) -> None:
-        s = _check_settings(settings, source)
-        self.do_resize: bool = s["do_resize"]
-        self.size: dict[str, int] | None = s["size"]
-        self.resample: int | None = s["resample"]
-        self.do_center_crop: bool = s["do_center_crop"]
-        self.crop_size: dict[str, int] | None = s["crop_size"]
-        self.do_rescale: bool = s["do_rescale"]
-        self.rescale_factor: float | None = s["rescale_factor"]
-        self.rescale_offset: bool = s["rescale_offset"]
-        self.do_normalize: bool = s["do_normalize"]
-        self.image_mean: tuple[float, float, float] | None = s["image_mean"]
-        self.image_std: tuple[float, float, float] | None = s["image_std"]
-        self.include_top: bool = s["include_top"]
-        self.default_to_square: bool = s["default_to_square"]
+        """Settings by preprocessor_config.json's keys; those not given take default_settings."""
+        self._configure({**self.class_defaults, **self.default_settings, **settings}, type(self).__name__)
 
     @classmethod
-    def from_pretrained(cls, directory) -> "EfficientNetImageProcessor":
-        """Read `directory`/preprocessor_config.json; align-base's settings if the directory has no such file."""
+    def from_pretrained(cls: type[P], directory) -> P:
+        """Read `directory`/preprocessor_config.json (a key the file lacks takes the processor class default, as in
+        transformers); default_settings if the directory has no such file."""
         directory = os.fspath(directory)
         if not os.path.isdir(directory):
             raise FileNotFoundError(f"checkpoint directory not found: {directory}")
@@ -344,28 +263,132 @@ class EfficientNetImageProcessor:
             raise ConfigError(f"{path}: expected a JSON object at the top level, got {type(d).__name__}")
         self = cls.__new__(cls)
         # a missing key takes the processor class default, like transformers (a null stays null)
-        self._configure({**PROCESSOR_CLASS_DEFAULTS, **d}, path)
+        self._configure({**cls.class_defaults, **d}, path)
         return self
 
+    # ------------------------------------------------------------------------------------------------- settings
+    def _configure(self, settings: dict[str, Any], source: str) -> dict[str, Any]:
+        """Check the settings and set them as attributes; returns them checked, for a subclass's own keys."""
+        s = self._check_settings(settings, source)
+        self.do_resize: bool = s["do_resize"]
+        self.size: dict[str, int] | None = s["size"]
+        self.resample: int | None = s["resample"]
+        self.do_center_crop: bool = s["do_center_crop"]
+        self.crop_size: dict[str, int] | None = s["crop_size"]
+        self.do_rescale: bool = s["do_rescale"]
+        self.rescale_factor: float | None = s["rescale_factor"]
+        self.do_normalize: bool = s["do_normalize"]
+        self.image_mean: tuple[float, float, float] | None = s["image_mean"]
+        self.image_std: tuple[float, float, float] | None = s["image_std"]
+        self.default_to_square: bool = s["default_to_square"]
+        return s
+
+    @classmethod
+    def _required_values(cls, s: dict[str, Any]) -> dict[str, bool]:
+        """Which value settings the switched-on steps use (a null is refused only there)."""
+        return {"size": s["do_resize"], "resample": s["do_resize"], "crop_size": s["do_center_crop"],
+                "rescale_factor": s["do_rescale"], "image_mean": s["do_normalize"], "image_std": s["do_normalize"]}
+
+    @classmethod
+    def _check_settings(cls, settings: dict[str, Any], source: str) -> dict[str, Any]:
+        """Validate settings (keys as in preprocessor_config.json) and return them in canonical form."""
+        s = dict(settings)
+        for key in _IGNORED_KEYS:
+            s.pop(key, None)
+        for key in ("image_processor_type", "feature_extractor_type"):
+            kind = s.pop(key, None)
+            if kind is not None and not str(kind).startswith(cls.type_prefix):
+                raise NotImplementedError(f"{source}: '{key}' is {kind!r}, but this is {cls.__name__} "
+                                          "(refalign.AutoImageProcessor picks the processor the file names)")
+        if s.pop("do_pad", None):
+            raise NotImplementedError(f"{source}: 'do_pad' true is not supported")
+        if s.pop("do_convert_rgb", None):
+            raise NotImplementedError(f"{source}: 'do_convert_rgb' true (composite alpha onto white) is not "
+                                      "supported; images are always converted as transformers' load_image does")
+        data_format = s.pop("data_format", None)
+        if data_format not in (None, "channels_first"):
+            raise NotImplementedError(f"{source}: 'data_format' {data_format!r} is not supported "
+                                      "(only channels_first)")
+        if s.pop("input_data_format", None) is not None:
+            raise NotImplementedError(f"{source}: 'input_data_format' is not supported (arrays must be HW or HWC)")
+
+        known = set(cls.class_defaults)
+        for key in s:
+            if key not in known:
+                raise NotImplementedError(f"{source}: setting '{key}' is not supported")
+        for key in cls.bool_keys:
+            if s[key] is None:  # transformers keeps a null as None, which switches the step off
+                s[key] = False
+            if not isinstance(s[key], bool):
+                raise ConfigError(f"{source}: '{key}' must be true or false, got {s[key]!r}")
+        # a null value is fine where its step is off; where the step is on, transformers fails too
+        needed = cls._required_values(s)
+        for key, on in needed.items():
+            if s[key] is None and on:
+                raise ConfigError(f"{source}: '{key}' is null but the step that uses it is switched on")
+        if s["size"] is not None:
+            s["size"] = _size_dict(s["size"], source, "size", s["default_to_square"])
+        if s["crop_size"] is not None:
+            s["crop_size"] = _size_dict(s["crop_size"], source, "crop_size", True)
+            if set(s["crop_size"]) != {"height", "width"}:  # transformers' center_crop needs both
+                raise ConfigError(f"{source}: 'crop_size' must have the keys height and width, "
+                                  f"got {sorted(s['crop_size'])}")
+        resample = s["resample"]
+        if resample is not None:
+            if isinstance(resample, bool) or not isinstance(resample, int):
+                raise ConfigError(f"{source}: 'resample' must be a PIL resampling filter number, got {resample!r}")
+            if resample not in _RESAMPLE_NAMES:
+                raise NotImplementedError(f"{source}: 'resample' {resample} is not supported (0..5: PIL's filters)")
+        factor = s["rescale_factor"]
+        if factor is not None and (isinstance(factor, bool) or not isinstance(factor, (int, float))
+                                   or not math.isfinite(factor)):
+            raise ConfigError(f"{source}: 'rescale_factor' must be a finite number, got {factor!r}")
+        for key in ("image_mean", "image_std"):
+            if s[key] is not None:
+                s[key] = _channel_values(s[key], source, key)
+        if s["image_std"] is not None and needed["image_std"] and 0.0 in s["image_std"]:
+            raise ConfigError(f"{source}: 'image_std' must not contain 0, got {s['image_std']!r}")
+        return s
+
     def settings(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in PROCESSOR_CLASS_DEFAULTS}
+        return {k: getattr(self, k) for k in self.class_defaults}
 
     def __repr__(self) -> str:
-        return f"EfficientNetImageProcessor({', '.join(f'{k}={v!r}' for k, v in self.settings().items())})"
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.settings().items())})"
 
+    # ------------------------------------------------------------------------------------------------- per image
     def resize_and_crop(self, image: Image.Image) -> np.ndarray:
         """The uint8 stage: upright RGB PIL image -> [H, W, 3] uint8 after resize and center crop."""
         if self.do_resize:
-            height, width = resize_output_size(image.height, image.width, self.size)
-            if height <= 0 or width <= 0:
-                raise ValueError(f"images: a {image.width}x{image.height} image would be resized to "
-                                 f"{width}x{height} by size={self.size}")
-            if (width, height) != image.size:
-                image = image.resize((width, height), resample=self.resample)
+            image = self.resize(image)
         x = np.asarray(image)  # [H, W, 3] uint8
         if self.do_center_crop:
             x = center_crop(x, self.crop_size["height"], self.crop_size["width"])
         return x
+
+    def resize(self, image: Image.Image) -> Image.Image:
+        """PIL resize to the size setting (resize_output_size) with the configured filter."""
+        height, width = resize_output_size(image.height, image.width, self.size)
+        if height <= 0 or width <= 0:
+            raise ValueError(f"images: a {image.width}x{image.height} image would be resized to "
+                             f"{width}x{height} by size={self.size}")
+        if (width, height) != image.size:
+            image = image.resize((width, height), resample=self.resample)
+        return image
+
+    def rescale(self, x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        """uint8 [H, W, 3] -> `dtype`: times rescale_factor if do_rescale, else only the cast."""
+        if not self.do_rescale:
+            return x.astype(dtype)
+        # transformers multiplies in float64 and then casts to the output dtype (float32): same here, so float32
+        # results are the same bits
+        return (x.astype(np.float64) * self.rescale_factor).astype(dtype)
+
+    def normalize(self, x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        """(x - image_mean) / image_std per channel, if do_normalize."""
+        if not self.do_normalize:
+            return x
+        return (x - np.asarray(self.image_mean, dtype=dtype)) / np.asarray(self.image_std, dtype=dtype)
 
     def preprocess_one(self, image: Image.Image, dtype=np.float32) -> np.ndarray:
         """An upright RGB PIL image (as load_image returns) -> pixel values [3, H, W] of `dtype`."""
@@ -375,18 +398,7 @@ class EfficientNetImageProcessor:
             raise ValueError(f"image: expected mode RGB, got {image.mode} (use load_image first)")
         dtype = _float_dtype(dtype)
         x = self.resize_and_crop(image)  # [H, W, 3] uint8
-        if self.do_rescale:
-            # transformers multiplies in float64 and then casts to the output dtype (float32), and subtracts the
-            # offset afterwards in that dtype: same here, so float32 results are the same bits
-            x = (x.astype(np.float64) * self.rescale_factor).astype(dtype)
-            if self.rescale_offset:
-                x -= dtype.type(1)
-        else:
-            x = x.astype(dtype)
-        if self.do_normalize:
-            x = (x - np.asarray(self.image_mean, dtype=dtype)) / np.asarray(self.image_std, dtype=dtype)
-        if self.include_top:  # a second normalisation, by std only (mean 0)
-            x = x / np.asarray(self.image_std, dtype=dtype)
+        x = self.normalize(self.rescale(x, dtype), dtype)
         return np.ascontiguousarray(x.transpose(2, 0, 1))  # [H, W, 3] -> [3, H, W]
 
     def __call__(self, images, dtype=np.float32, return_tensors=None) -> dict[str, np.ndarray]:
@@ -406,10 +418,3 @@ class EfficientNetImageProcessor:
             raise ValueError(f"images: processed images differ in shape {sorted(shapes)} and cannot be batched "
                              "(enable do_resize with a height/width size or do_center_crop)")
         return {"pixel_values": np.stack(pixels)}  # [B, 3, H, W]
-
-
-def _float_dtype(dtype) -> np.dtype:
-    d = np.dtype(dtype)
-    if d not in (np.float32, np.float64):
-        raise ValueError(f"dtype: expected float32 or float64, got {d}")
-    return d

@@ -1,7 +1,8 @@
-"""ALIGN's text tower: a BERT encoder as plain NumPy functions, plus ALIGN's text projection.
+"""The BERT text tower (ALIGN's text_model) as plain NumPy functions: its config, its tensors, its forward pass.
 
-Read top to bottom: embeddings -> self-attention -> attention block -> feed-forward -> encoder layer -> pooler ->
-the whole tower (`text_forward`) -> ALIGN's text embedding (`text_features`).
+Read top to bottom: config -> tensor names and shapes -> embeddings -> self-attention -> attention block ->
+feed-forward -> encoder layer -> pooler -> the whole tower (`bert_forward`). Attention itself is shared with the
+other transformer towers (refalign.layers.attention).
 
 Weights come in a dict keyed by the checkpoint's own names, e.g. "text_model.encoder.layer.0.attention.self.query.
 weight" (torch layout: Linear weights are [out_features, in_features]). Every function keeps the dtype it is given:
@@ -13,21 +14,81 @@ I = intermediate_size, P = projection_dim.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .architecture import text_pooler_shapes, text_shapes
-from .config import AlignTextConfig
-from .errors import CheckpointError
-from .ops import activation, gelu, layer_norm, linear, softmax
-from .outputs import ModelOutput
-from .parallel import single_threaded_blas
+from ..errors import CheckpointError
+from ..layers.attention import merge_heads, multi_head_attention, padding_mask_bias, scaled_dot_product, split_heads
+from ..loading.config import require
+from ..ops import activation, gelu, layer_norm, linear
+from ..outputs import ModelOutput
 
 PREFIXES = ("text_model.", "bert.", "")  # ALIGN checkpoint, BertFor*-style checkpoint, plain BertModel checkpoint
+ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu", "swish", "gelu_python", "quick_gelu")
+
+
+@dataclass(frozen=True)
+class BertConfig:
+    """The config.json keys a BERT encoder reads (defaults: bert-base, as transformers' code)."""
+    vocab_size: int = 30522
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    layer_norm_eps: float = 1e-12
+    pad_token_id: int | None = 0
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+    def validate(self, source: str, prefix: str) -> None:
+        """ConfigError naming the dotted key of the first impossible value."""
+        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                     "max_position_embeddings", "type_vocab_size"):
+            require(getattr(self, name) > 0, source, f"{prefix}.{name}", f"must be positive, got {getattr(self, name)}")
+        require(self.hidden_size % self.num_attention_heads == 0, source, f"{prefix}.num_attention_heads",
+                f"hidden_size {self.hidden_size} is not a multiple of num_attention_heads {self.num_attention_heads}")
+        require(self.hidden_act in ACTIVATIONS, source, f"{prefix}.hidden_act",
+                f"{self.hidden_act!r} is not one of {ACTIVATIONS}")
+        require(self.layer_norm_eps > 0, source, f"{prefix}.layer_norm_eps", "must be positive")
+
+
+def bert_shapes(cfg: BertConfig, prefix: str = "text_model.") -> dict[str, tuple[int, ...]]:
+    """Every parameter of the encoder the forward pass reads (the tanh pooler is listed separately)."""
+    h, i = cfg.hidden_size, cfg.intermediate_size
+    s = {
+        f"{prefix}embeddings.word_embeddings.weight": (cfg.vocab_size, h),
+        f"{prefix}embeddings.position_embeddings.weight": (cfg.max_position_embeddings, h),
+        f"{prefix}embeddings.token_type_embeddings.weight": (cfg.type_vocab_size, h),
+        f"{prefix}embeddings.LayerNorm.weight": (h,),
+        f"{prefix}embeddings.LayerNorm.bias": (h,),
+    }
+    for n in range(cfg.num_hidden_layers):
+        p = f"{prefix}encoder.layer.{n}."
+        for name in ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"):
+            s[f"{p}{name}.weight"] = (h, h)
+            s[f"{p}{name}.bias"] = (h,)
+        s[p + "intermediate.dense.weight"] = (i, h)
+        s[p + "intermediate.dense.bias"] = (i,)
+        s[p + "output.dense.weight"] = (h, i)
+        s[p + "output.dense.bias"] = (h,)
+        for ln in ("attention.output.LayerNorm", "output.LayerNorm"):
+            s[f"{p}{ln}.weight"] = (h,)
+            s[f"{p}{ln}.bias"] = (h,)
+    return s
+
+
+def pooler_shapes(cfg: BertConfig, prefix: str = "text_model.") -> dict[str, tuple[int, ...]]:
+    """BERT's tanh pooler."""
+    h = cfg.hidden_size
+    return {f"{prefix}pooler.dense.weight": (h, h), f"{prefix}pooler.dense.bias": (h,)}
 
 
 @dataclass(repr=False)
@@ -63,32 +124,11 @@ def embeddings(params: dict, p: str, input_ids: NDArray, token_type_ids: NDArray
     return layer_norm(x, params[p + "LayerNorm.weight"], params[p + "LayerNorm.bias"], eps)
 
 
-def split_heads(x: NDArray, n_heads: int) -> NDArray:
-    B, L, H = x.shape
-    return x.reshape(B, L, n_heads, H // n_heads).transpose(0, 2, 1, 3)  # (B, L, H) -> (B, h, L, d)
-
-
-def merge_heads(x: NDArray) -> NDArray:
-    B, h, L, d = x.shape
-    return x.transpose(0, 2, 1, 3).reshape(B, L, h * d)                 # (B, h, L, d) -> (B, L, H)
-
-
 def self_attention(params: dict, p: str, x: NDArray, mask_bias: NDArray, n_heads: int) -> tuple[NDArray, NDArray]:
-    """Multi-head scaled dot-product attention. mask_bias: (B, 1, 1, L), 0 where a key is kept and the dtype's most
-    negative number where it is padding, so padded keys get (numerically) zero weight after the softmax."""
-    q = split_heads(linear(x, params[p + "query.weight"], params[p + "query.bias"]), n_heads)  # (B, h, L, d)
-    k = split_heads(linear(x, params[p + "key.weight"], params[p + "key.bias"]), n_heads)
-    v = split_heads(linear(x, params[p + "value.weight"], params[p + "value.bias"]), n_heads)
-    ctx, probs = scaled_dot_product(q, k, v, mask_bias)
-    return merge_heads(ctx), probs                                # (B, h, L, d) -> (B, L, H)
-
-
-def scaled_dot_product(q: NDArray, k: NDArray, v: NDArray, mask_bias: NDArray) -> tuple[NDArray, NDArray]:
-    """softmax(q k^T / sqrt(d) + mask_bias) v, per head: q, k, v (B, h, L, d) -> context (B, h, L, d), probs."""
-    scale = q.dtype.type(1.0 / math.sqrt(q.shape[-1]))
-    scores = (q @ k.transpose(0, 1, 3, 2)) * scale + mask_bias  # (B, h, L, d) @ (B, h, d, L) -> (B, h, L, L)
-    probs = softmax(scores, axis=-1)  # max-subtracted, in the compute dtype
-    return probs @ v, probs                                       # (B, h, L, L) @ (B, h, L, d) -> (B, h, L, d)
+    """Multi-head self-attention with BERT's query/key/value weights; mask_bias (B, 1, 1, L) hides padding."""
+    return multi_head_attention(x, params[p + "query.weight"], params[p + "query.bias"], params[p + "key.weight"],
+                                params[p + "key.bias"], params[p + "value.weight"], params[p + "value.bias"],
+                                mask_bias, n_heads)  # (B, L, H) -> (B, L, H), probs (B, h, L, L)
 
 
 def attention_block(params: dict, p: str, x: NDArray, mask_bias: NDArray, n_heads: int,
@@ -106,19 +146,19 @@ def feed_forward(params: dict, p: str, x: NDArray, act, eps: float) -> NDArray:
     return layer_norm(y + x, params[p + "output.LayerNorm.weight"], params[p + "output.LayerNorm.bias"], eps)
 
 
-def encoder_layer(params: dict, p: str, x: NDArray, mask_bias: NDArray, cfg: AlignTextConfig,
+def encoder_layer(params: dict, p: str, x: NDArray, mask_bias: NDArray, cfg: BertConfig,
                   act) -> tuple[NDArray, NDArray]:
     x, probs = attention_block(params, p + "attention.", x, mask_bias, cfg.num_attention_heads, cfg.layer_norm_eps)
     return feed_forward(params, p, x, act, cfg.layer_norm_eps), probs
 
 
-def _encoder_layer_fast(params: dict, p: str, x: NDArray, mask_bias: NDArray, cfg: AlignTextConfig,
+def _encoder_layer_fast(params: dict, p: str, x: NDArray, mask_bias: NDArray, cfg: BertConfig,
                         act) -> tuple[NDArray, NDArray]:
-    """encoder_layer through refalign.kernels and refalign.parallel (same formulas; tested against encoder_layer):
+    """encoder_layer through refalign.fast.kernels and refalign.fast.parallel (same formulas; tested against encoder_layer):
     each dense layer is a banded product with its bias (and exact GELU) added per band, attention is banded over
     the batch, LayerNorm is fused with its residual add.  Runs inside parallel.single_threaded_blas."""
-    from . import kernels as K
-    from .parallel import matmul_wt, run_bands
+    from ..fast import kernels as K
+    from ..fast.parallel import matmul_wt, run_bands
     B, L, H = x.shape
     a, eps, n_heads = p + "attention.", cfg.layer_norm_eps, cfg.num_attention_heads
     fused_gelu = act is gelu
@@ -147,7 +187,7 @@ def _encoder_layer_fast(params: dict, p: str, x: NDArray, mask_bias: NDArray, cf
 
 
 def pooler(params: dict, p: str, x: NDArray) -> NDArray:
-    """BERT's pooler: tanh(linear(hidden state of the first token)). Not used by ALIGN's text embedding."""
+    """BERT's pooler: tanh(linear(hidden state of the first token)). ALIGN's text embedding does not use it."""
     return np.tanh(linear(x[:, 0], params[p + "dense.weight"], params[p + "dense.bias"]))  # (B, L, H) -> (B, H)
 
 
@@ -155,7 +195,7 @@ def pooler(params: dict, p: str, x: NDArray) -> NDArray:
 # The tower
 # ---------------------------------------------------------------------------------------------------------------
 
-def text_forward(params: dict[str, np.ndarray], cfg: AlignTextConfig, input_ids, attention_mask=None,
+def bert_forward(params: dict[str, np.ndarray], cfg: BertConfig, input_ids, attention_mask=None,
                  token_type_ids=None, prefix: str = "text_model.", output_hidden_states: bool = False,
                  output_attentions: bool = False) -> TextOutput:
     """Run the BERT encoder. input_ids: (B, L) integers; attention_mask: (B, L) of 0/1 (1 = real token; all ones
@@ -163,14 +203,13 @@ def text_forward(params: dict[str, np.ndarray], cfg: AlignTextConfig, input_ids,
     dtype = _check_params(params, cfg, prefix)
     input_ids, attention_mask, token_type_ids = _check_inputs(cfg, input_ids, attention_mask, token_type_ids)
 
-    # Additive mask over the keys: (1 - mask) * most-negative-number, broadcast over heads and queries.
-    keep = attention_mask.astype(dtype)
-    mask_bias = ((dtype.type(1) - keep) * np.finfo(dtype).min)[:, None, None, :]  # (B, L) -> (B, 1, 1, L)
+    mask_bias = padding_mask_bias(attention_mask, dtype)  # (B, L) -> (B, 1, 1, L): 0 or most-negative per key
 
+    from ..fast.parallel import single_threaded_blas   # here: loading weights does not start Numba
     act = activation(cfg.hidden_act)
     x = embeddings(params, prefix + "embeddings.", input_ids, token_type_ids, cfg.layer_norm_eps)  # (B, L, H)
     hidden_states, attentions = [x], []
-    with single_threaded_blas():  # products banded over refalign's threads (see refalign.parallel)
+    with single_threaded_blas():  # products banded over refalign's threads (see refalign.fast.parallel)
         for n in range(cfg.num_hidden_layers):
             x, probs = _encoder_layer_fast(params, f"{prefix}encoder.layer.{n}.", x, mask_bias, cfg, act)
             hidden_states.append(x)
@@ -183,33 +222,15 @@ def text_forward(params: dict[str, np.ndarray], cfg: AlignTextConfig, input_ids,
                       attentions=attentions if output_attentions else None)
 
 
-def text_features(params: dict[str, np.ndarray], cfg: AlignTextConfig, input_ids, attention_mask=None,
-                  token_type_ids=None) -> NDArray:
-    """ALIGN's text embedding (unnormalised): text_projection applied to the last hidden state of the first
-    ([CLS]) token -- not to the tanh pooler output. (B, L) ids -> (B, projection_dim)."""
-    for key in ("text_projection.weight", "text_projection.bias"):
-        if key not in params:
-            raise CheckpointError(f"missing tensor {key!r}: text_features needs ALIGN's text projection")
-    w, b = params["text_projection.weight"], params["text_projection.bias"]
-    if w.ndim != 2 or w.shape[1] != cfg.hidden_size or b.shape != w.shape[:1]:
-        raise CheckpointError(f"text_projection.weight/.bias have shapes {w.shape}/{b.shape}, expected "
-                              f"(projection_dim, {cfg.hidden_size}) and (projection_dim,)")
-    out = text_forward(params, cfg, input_ids, attention_mask, token_type_ids, prefix="text_model.")
-    if w.dtype != out.last_hidden_state.dtype or b.dtype != w.dtype:
-        raise CheckpointError(f"text_projection is {w.dtype}/{b.dtype} but the text tower computes in "
-                              f"{out.last_hidden_state.dtype}")
-    return linear(out.last_hidden_state[:, 0], w, b)  # (B, H) -> (B, P)
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Checks: a wrong key, shape, dtype or input stops here with its name, instead of broadcasting into garbage
 # ---------------------------------------------------------------------------------------------------------------
 
-def _check_params(params: dict, cfg: AlignTextConfig, prefix: str) -> np.dtype:
+def _check_params(params: dict, cfg: BertConfig, prefix: str) -> np.dtype:
     """Every tensor the tower reads is present, has the shape the config implies and one common float dtype."""
-    expected = text_shapes(cfg, prefix)
+    expected = bert_shapes(cfg, prefix)
     if f"{prefix}pooler.dense.weight" in params:
-        expected.update(text_pooler_shapes(cfg, prefix))
+        expected.update(pooler_shapes(cfg, prefix))
     first = f"{prefix}embeddings.word_embeddings.weight"
     if first not in params:
         hint = ""
@@ -242,7 +263,7 @@ def _as_int_array(name: str, value) -> NDArray:
     return a
 
 
-def _check_inputs(cfg: AlignTextConfig, input_ids, attention_mask, token_type_ids):
+def _check_inputs(cfg: BertConfig, input_ids, attention_mask, token_type_ids):
     ids = _as_int_array("input_ids", input_ids)
     if ids.ndim != 2:
         raise ValueError(f"input_ids must be 2-D (batch, seq_len), got shape {ids.shape}")

@@ -17,10 +17,12 @@ import struct
 
 import numpy as np
 
-from . import architecture
-from .config import AlignConfig, load_config, unknown_keys_hint
-from .errors import CheckpointError, WeightsNotFoundError
+from ..errors import CheckpointError, WeightsNotFoundError
+from .config import ModelConfig
+from .key_variants import canonical_names, is_ignorable
 from .torch_pickle import bf16_to_float32, read_torch_header, read_torch_raw
+
+Shapes = dict[str, tuple[int, ...]]
 
 MAX_HEADER_BYTES = 100 << 20  # align-base's header is ~90 KB
 
@@ -279,15 +281,16 @@ def _fmt(shape) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def check_state_dict(state, cfg: AlignConfig, source: str) -> dict[str, np.ndarray]:
-    """Keep the tensors the model reads (+ optional ones present); every missing, misshaped, non-float or unexpected
-    tensor is listed in one CheckpointError."""
-    required, optional = architecture.align_shapes(cfg), architecture.optional_shapes(cfg)
+def check_state_dict(state, required: Shapes, optional: Shapes, source: str, hint: str = "") -> dict[str, np.ndarray]:
+    """Keep the tensors the model reads (+ optional ones present), under the names the architecture uses (known
+    on-disk variants are accepted: refalign.loading.key_variants); every missing, misshaped, non-float or unexpected
+    tensor is listed in one CheckpointError, followed by `hint` (e.g. misspelled config keys)."""
+    state = canonical_names(state, {**optional, **required})
     kept, problems = {}, []
     for name, arr in state.items():
         want = required.get(name, optional.get(name))
         if want is None:
-            if not architecture.is_ignorable(name):
+            if not is_ignorable(name):
                 problems.append(f"unexpected: {name} {_fmt(np.shape(arr))}")
             continue
         if tuple(np.shape(arr)) != tuple(want):
@@ -299,7 +302,6 @@ def check_state_dict(state, cfg: AlignConfig, source: str) -> dict[str, np.ndarr
     problems += [f"missing: {name} {_fmt(required[name])}" for name in required if name not in state]
     if problems:
         counts = {k: sum(p.startswith(k) for p in problems) for k in ("missing", "misshaped", "unexpected")}
-        hint = unknown_keys_hint(cfg)
         raise CheckpointError(
             f"{source}: the weights do not fit the architecture in its config.json "
             f"({counts['missing']} missing, {counts['misshaped']} misshaped, {counts['unexpected']} unexpected):\n  "
@@ -307,18 +309,21 @@ def check_state_dict(state, cfg: AlignConfig, source: str) -> dict[str, np.ndarr
     return kept
 
 
-def _config_dir(path: str) -> str:
+def config_dir(path: str) -> str:
     return path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
 
 
-def load_checkpoint(path, dtype=np.float32) -> tuple[AlignConfig, dict[str, np.ndarray]]:
-    """config.json (next to the weights) and the strictly checked weights."""
+def load_checkpoint(path, config_class: type[ModelConfig], shapes, dtype=np.float32
+                    ) -> tuple[ModelConfig, dict[str, np.ndarray]]:
+    """A family's config.json (next to the weights) and its strictly checked weights; `shapes(cfg)` gives the
+    (required, optional) tensor shapes of the family's architecture."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise WeightsNotFoundError(f"{path}: no such file or directory")
-    cfg = load_config(os.path.join(_config_dir(path), "config.json"))
+    cfg = config_class.from_pretrained(path)
     state = load_state_dict(path, dtype)
-    return cfg, check_state_dict(state, cfg, weights_files(path)[0])
+    required, optional = shapes(cfg)
+    return cfg, check_state_dict(state, required, optional, weights_files(path)[0], cfg.unknown_keys_hint())
 
 
 # summary ------------------------------------------------------------------------------------------------------
@@ -338,10 +343,11 @@ def _tensor_table(files: list[str]) -> dict[str, tuple[str, tuple[int, ...]]]:
 
 
 def _tower(name: str) -> str:
-    for prefix, tower in (("text_model.", "text"), ("vision_model.", "vision"), ("text_projection.", "projection")):
-        if name.startswith(prefix):
-            return tower
-    return "other"  # the temperature
+    if name.startswith("text_model."):
+        return "text"
+    if name.startswith("vision_model."):
+        return "vision"
+    return "projection" if name.split(".")[0].endswith("projection") else "other"  # other: temperature, logit scale
 
 
 def weights_sha256(path) -> str:
@@ -354,22 +360,9 @@ def weights_sha256(path) -> str:
     return h.hexdigest()
 
 
-def config_highlights(cfg: AlignConfig) -> dict:
-    """The config lines `refalign info` shows."""
-    t, v = cfg.text_config, cfg.vision_config
-    return {
-        "projection_dim": cfg.projection_dim,
-        "text": f"BERT {t.num_hidden_layers} layers, hidden {t.hidden_size}, {t.num_attention_heads} heads, "
-                f"vocab {t.vocab_size}",
-        "vision": f"EfficientNet width {v.width_coefficient} depth {v.depth_coefficient}, "
-                  f"{v.num_hidden_layers} blocks, image {v.image_size}x{v.image_size}",
-    }
-
-
-def checkpoint_summary(path, *, sha256: bool = False, config: bool = True) -> dict:
-    """What `refalign info` shows: files and sizes, tensor count, values per tower (BN running statistics count;
-    num_batches_tracked-style buffers do not), stored dtypes, config highlights (unless config=False: then
-    config.json is not read); sha256 when asked."""
+def checkpoint_summary(path, *, sha256: bool = False) -> dict:
+    """What `refalign info` shows of the weights: files and sizes, tensor count, values per tower (BN running
+    statistics count; num_batches_tracked-style buffers do not), stored dtypes; sha256 when asked."""
     path = os.fspath(path)
     files = weights_files(path)
     table = _tensor_table(files)
@@ -377,7 +370,7 @@ def checkpoint_summary(path, *, sha256: bool = False, config: bool = True) -> di
     dtypes: dict[str, int] = {}
     for name, (st, shape) in table.items():
         dtypes[st] = dtypes.get(st, 0) + 1
-        if not architecture.is_ignorable(name):
+        if not is_ignorable(name):
             per_tower[_tower(name)] += math.prod(shape)
     summary = {
         "path": path,
@@ -386,9 +379,6 @@ def checkpoint_summary(path, *, sha256: bool = False, config: bool = True) -> di
         "parameters": {**per_tower, "total": sum(per_tower.values())},
         "dtypes": dtypes,
     }
-    cfg_file = os.path.join(_config_dir(path), "config.json")
-    if config and os.path.isfile(cfg_file):
-        summary["config"] = config_highlights(load_config(cfg_file))
     if sha256:
         summary["sha256"] = weights_sha256(path)
     return summary

@@ -1,0 +1,201 @@
+"""The one place that chooses: which family a checkpoint is, which tokenizer and which image processor it uses.
+
+    model = refalign.AutoModel.from_pretrained("tiny")            # -> AlignModel (config.json: "model_type": "align")
+    processor = refalign.AutoProcessor.from_pretrained("tiny")    # -> AlignProcessor
+    tokenizer = refalign.AutoTokenizer.from_pretrained(path)      # tokenizer_config.json's tokenizer_class, or files
+    image_processor = refalign.AutoImageProcessor.from_pretrained(path)   # preprocessor_config.json's type
+
+    family      config.json "model_type" (and each sub-config's own model_type)  -> MODELS
+    tokenizer   tokenizer_config.json "tokenizer_class", else the files present     -> TOKENIZERS / TOKENIZER_FILES
+    images      preprocessor_config.json "image_processor_type" (or the legacy
+                "feature_extractor_type", "XFeatureExtractor" -> "XImageProcessor")  -> IMAGE_PROCESSORS
+
+Anything not in these tables is one UnsupportedModelError that names it and lists what is supported.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+
+import numpy as np
+
+from .errors import ConfigError, UnsupportedModelError, WeightsNotFoundError
+from .loading.config import ModelConfig, config_file, read_config_json
+
+# model_type -> "module:class" of the family's model (imported on first use)
+MODELS = {
+    "align": "refalign.models.align:AlignModel",
+}
+# tokenizer_config.json's tokenizer_class -> "module:class"
+TOKENIZERS = {
+    "BertTokenizer": "refalign.tokenizers:BertTokenizer",
+    "BertTokenizerFast": "refalign.tokenizers:BertTokenizer",
+}
+# without a tokenizer_class: the first file present decides
+TOKENIZER_FILES = (("vocab.txt", "BertTokenizer"),)
+# preprocessor_config.json's image_processor_type -> "module:class"
+IMAGE_PROCESSORS = {
+    "EfficientNetImageProcessor": "refalign.image_processors:EfficientNetImageProcessor",
+    "EfficientNetImageProcessorFast": "refalign.image_processors:EfficientNetImageProcessor",
+    "EfficientNetImageProcessorPil": "refalign.image_processors:EfficientNetImageProcessor",
+}
+
+
+def _load(target: str):
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _unsupported(what: str, value, table, source: str) -> UnsupportedModelError:
+    return UnsupportedModelError(f"{source}: {what} {value!r} is not supported by refalign (supported: "
+                                 f"{', '.join(sorted(table))})")
+
+
+def _directory(name_or_path) -> str:
+    from .loading.hub import resolve_weights
+    path = resolve_weights(name_or_path)
+    return path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+
+
+# ----------------------------------------------------------------------------------------------- families
+def model_type_of(path) -> str:
+    """config.json's model_type for a checkpoint folder (or a file in it), checked against MODELS and each section's
+    own model_type against the family's; UnsupportedModelError / ConfigError naming what is wrong."""
+    file = config_file(path)
+    if not os.path.isfile(file):
+        raise WeightsNotFoundError(f"{file}: no config.json (a checkpoint folder needs one)")
+    data = read_config_json(file)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: expected a JSON object at the top level, got {type(data).__name__}")
+    model_type = data.get("model_type")
+    if model_type is None:
+        raise ConfigError(f"{file}: no 'model_type' key, so the model family is unknown (supported: "
+                          f"{', '.join(sorted(MODELS))})")
+    if model_type not in MODELS:
+        raise _unsupported("model_type", model_type, MODELS, file)
+    config_class = model_class(model_type).config_class
+    for section, allowed in config_class.nested_model_types.items():
+        sub = data.get(section)
+        nested = sub.get("model_type") if isinstance(sub, dict) else None
+        if nested is not None and nested not in allowed:
+            raise UnsupportedModelError(f"{file}: {section}.model_type {nested!r} is not supported in a "
+                                        f"{model_type!r} checkpoint (supported: {', '.join(sorted(allowed))})")
+    return model_type
+
+
+def model_class(model_type: str):
+    """The family's model class for a model_type."""
+    if model_type not in MODELS:
+        raise _unsupported("model_type", model_type, MODELS, "model_type")
+    return _load(MODELS[model_type])
+
+
+def config_class_for(data: dict) -> type[ModelConfig]:
+    """The config class for a parsed config.json (its model_type; ALIGN when it has none, as refalign's first
+    family read every config)."""
+    model_type = data.get("model_type") if isinstance(data, dict) else None
+    return model_class(model_type or "align").config_class
+
+
+class AutoConfig:
+    @staticmethod
+    def from_pretrained(name_or_path=None) -> ModelConfig:
+        """The family's config from a checkpoint folder's config.json."""
+        directory = _directory(name_or_path)
+        return model_class(model_type_of(directory)).config_class.from_pretrained(directory)
+
+
+class AutoModel:
+    @staticmethod
+    def from_pretrained(name_or_path=None, dtype=np.float32):
+        """The family's model (AlignModel, ...) for a checkpoint: a folder or file, "tiny", "org/name" (offline, from
+        the Hugging Face cache) or None (REFALIGN_WEIGHTS, weights/align-base in a source checkout, the HF cache)."""
+        from .loading.hub import resolve_weights
+        path = resolve_weights(name_or_path)
+        return model_class(model_type_of(path)).from_pretrained(path, dtype=dtype)
+
+
+class AutoTokenizer:
+    @staticmethod
+    def from_pretrained(name_or_path=None, **overrides):
+        """The tokenizer tokenizer_config.json names (tokenizer_class), else the one the files present imply."""
+        directory = _directory(name_or_path)
+        settings_file = os.path.join(directory, "tokenizer_config.json")
+        name = None
+        if os.path.isfile(settings_file):
+            settings = read_config_json(settings_file)
+            name = settings.get("tokenizer_class") if isinstance(settings, dict) else None
+        if name is None:
+            name = next((cls for file, cls in TOKENIZER_FILES if os.path.isfile(os.path.join(directory, file))), None)
+            if name is None:
+                raise WeightsNotFoundError(f"{directory}: no tokenizer files (looked for tokenizer_config.json's "
+                                           f"tokenizer_class and {', '.join(f for f, _ in TOKENIZER_FILES)})")
+        if name not in TOKENIZERS:
+            raise _unsupported("tokenizer_class", name, TOKENIZERS, settings_file)
+        return _load(TOKENIZERS[name]).from_pretrained(directory, **overrides)
+
+
+class AutoImageProcessor:
+    @staticmethod
+    def from_pretrained(name_or_path=None):
+        """The image processor preprocessor_config.json names (image_processor_type, or the legacy
+        feature_extractor_type); without that file, the family's own (align-base's settings for ALIGN)."""
+        directory = _directory(name_or_path)
+        file = os.path.join(directory, "preprocessor_config.json")
+        if not os.path.isfile(file):
+            return _family_processor(directory).image_processor_class.from_pretrained(directory)
+        settings = read_config_json(file)
+        if not isinstance(settings, dict):
+            raise ConfigError(f"{file}: expected a JSON object at the top level, got {type(settings).__name__}")
+        name = settings.get("image_processor_type")
+        if name is None and isinstance(settings.get("feature_extractor_type"), str):
+            name = settings["feature_extractor_type"].replace("FeatureExtractor", "ImageProcessor")
+        if name is None:
+            return _family_processor(directory).image_processor_class.from_pretrained(directory)
+        if name not in IMAGE_PROCESSORS:
+            raise _unsupported("image_processor_type", name, IMAGE_PROCESSORS, file)
+        return _load(IMAGE_PROCESSORS[name]).from_pretrained(directory)
+
+
+def _family_processor(directory: str):
+    return model_class(model_type_of(directory)).processor_class
+
+
+class AutoProcessor:
+    @staticmethod
+    def from_pretrained(name_or_path=None):
+        """The family's processor (AlignProcessor, ...) for a checkpoint."""
+        return _family_processor(_directory(name_or_path)).from_pretrained(_directory(name_or_path))
+
+
+# ----------------------------------------------------------------------------------------------- conveniences
+def load_config(path) -> ModelConfig:
+    """The config of a checkpoint folder (or of its config.json), read by its family's config class."""
+    file = config_file(path)
+    return config_class_for(read_config_json(file)).from_json_file(file)
+
+
+def load_checkpoint(path, dtype=np.float32):
+    """(config, strictly checked weights) of a checkpoint of any family."""
+    if not os.path.exists(path):
+        raise WeightsNotFoundError(f"{os.fspath(path)}: no such file or directory")
+    cls = model_class(model_type_of(path))
+    from .loading.checkpoint import load_checkpoint as load
+    return load(path, cls.config_class, cls.weight_shapes, dtype=dtype)
+
+
+def check_state_dict(state: dict, config: ModelConfig, source: str) -> dict:
+    """The weights a model of `config`'s family reads, strictly checked (see loading.checkpoint.check_state_dict)."""
+    from .loading.checkpoint import check_state_dict as check
+    required, optional = model_class(config.model_type).weight_shapes(config)
+    return check(state, required, optional, source, config.unknown_keys_hint())
+
+
+def unused_config_keys(data: dict) -> list[tuple[str, str | None]]:
+    """Keys of a parsed config.json that nothing reads (likely misspellings), with suggestions."""
+    return config_class_for(data).unused_keys(data)
+
+
+def transformers_only_config_keys(data: dict) -> list[str]:
+    """Keys of a parsed config.json that transformers knows but inference does not use."""
+    return config_class_for(data).transformers_only_keys(data)
