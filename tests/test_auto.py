@@ -93,8 +93,8 @@ def test_tokenizer_and_image_processor_choice(ckpt):
     with pytest.raises(UnsupportedModelError, match="'BlipImageProcessor'.*EfficientNetImageProcessor"):
         AutoImageProcessor.from_pretrained(str(ckpt))
     # the legacy key: "XFeatureExtractor" names "XImageProcessor"
-    _edit_json(ckpt / "preprocessor_config.json",
-               lambda c: (c.pop("image_processor_type"), c.update(feature_extractor_type="EfficientNetFeatureExtractor")))
+    legacy = {"feature_extractor_type": "EfficientNetFeatureExtractor"}
+    _edit_json(ckpt / "preprocessor_config.json", lambda c: (c.pop("image_processor_type"), c.update(legacy)))
     assert type(AutoImageProcessor.from_pretrained(str(ckpt))) is refalign.EfficientNetImageProcessor
     os.remove(ckpt / "preprocessor_config.json")                                         # the family's default
     assert type(AutoImageProcessor.from_pretrained(str(ckpt))) is refalign.EfficientNetImageProcessor
@@ -152,11 +152,10 @@ def test_legacy_position_ids_buffers_are_ignored(ckpt):
 
 def test_variant_rules():
     from refalign.loading.key_variants import canonical_names, on_disk_variants
-    assert set(on_disk_variants("text_model.encoder.layer.3.output.LayerNorm.weight")) == {
-        "text_model.encoder.layers.3.output.LayerNorm.weight", "text_model.text_model.encoder.layer.3.output.LayerNorm.weight",
-        "text_model.encoder.layer.3.output.LayerNorm.gamma", "text_model.text_model.encoder.layers.3.output.LayerNorm.weight",
-        "text_model.encoder.layers.3.output.LayerNorm.gamma", "text_model.text_model.encoder.layer.3.output.LayerNorm.gamma",
-        "text_model.text_model.encoder.layers.3.output.LayerNorm.gamma"}
+    variants = on_disk_variants("text_model.encoder.layer.3.output.LayerNorm.weight")
+    want = {f"{pre}encoder.{layer}.3.output.LayerNorm.{w}" for pre in ("text_model.", "text_model.text_model.")
+            for layer in ("layer", "layers") for w in ("weight", "gamma")}
+    assert set(variants) == want - {"text_model.encoder.layer.3.output.LayerNorm.weight"} and len(variants) == 7
     a = np.zeros(1)
     assert canonical_names({"x.LayerNorm.gamma": a}, {"x.LayerNorm.weight"}) == {"x.LayerNorm.weight": a}
     both = {"x.LayerNorm.gamma": a, "x.LayerNorm.weight": a}          # the wanted name is there: nothing renamed

@@ -192,8 +192,8 @@ class AlignModel(DualEncoderModel):
     def weight_shapes(cls, config: AlignConfig) -> tuple[Shapes, Shapes]:
         """Required: both towers, text_projection (with bias), the temperature. Optional: BERT's tanh pooler,
         present in align-base's checkpoint and unused by the ALIGN embedding (shape-checked when present)."""
-        required = {"temperature": (), "text_projection.weight": (config.projection_dim, config.text_config.hidden_size),
-                    "text_projection.bias": (config.projection_dim,)}
+        p, h = config.projection_dim, config.text_config.hidden_size
+        required = {"temperature": (), "text_projection.weight": (p, h), "text_projection.bias": (p,)}
         required.update(bert_shapes(config.text_config, "text_model."))
         required.update(efficientnet_shapes(config.vision_config, "vision_model."))
         return required, pooler_shapes(config.text_config, "text_model.")

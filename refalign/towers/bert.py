@@ -154,7 +154,7 @@ def encoder_layer(params: dict, p: str, x: NDArray, mask_bias: NDArray, cfg: Ber
 
 def _encoder_layer_fast(params: dict, p: str, x: NDArray, mask_bias: NDArray, cfg: BertConfig,
                         act) -> tuple[NDArray, NDArray]:
-    """encoder_layer through refalign.fast.kernels and refalign.fast.parallel (same formulas; tested against encoder_layer):
+    """encoder_layer through refalign.fast's kernels and threads (same formulas; tested against encoder_layer):
     each dense layer is a banded product with its bias (and exact GELU) added per band, attention is banded over
     the batch, LayerNorm is fused with its residual add.  Runs inside parallel.single_threaded_blas."""
     from ..fast import kernels as K
