@@ -382,3 +382,12 @@ def checkpoint_summary(path, *, sha256: bool = False) -> dict:
     if sha256:
         summary["sha256"] = weights_sha256(path)
     return summary
+
+
+def require_tensors(params: dict, shapes: Shapes) -> None:
+    """Every tensor a forward pass reads is present with its shape: CheckpointError naming the first that is not."""
+    for key, shape in shapes.items():
+        if key not in params:
+            raise CheckpointError(f"missing tensor {key!r}")
+        if tuple(params[key].shape) != tuple(shape):
+            raise CheckpointError(f"tensor {key!r} has shape {tuple(params[key].shape)}, expected {tuple(shape)}")

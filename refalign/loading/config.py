@@ -54,6 +54,20 @@ def require(cond: bool, source: str, key: str, msg: str) -> None:
         raise ConfigError(f"{source}: invalid value for '{key}': {msg}")
 
 
+def check_transformer_section(section, source: str, prefix: str, positive: tuple[str, ...],
+                              activations: tuple[str, ...]) -> None:
+    """The checks every transformer tower's config shares: sizes positive, heads dividing hidden_size, a known
+    hidden_act, a positive layer_norm_eps (ConfigError naming the dotted key)."""
+    for name in positive:
+        value = getattr(section, name)
+        require(value > 0, source, f"{prefix}.{name}", f"must be positive, got {value}")
+    require(section.hidden_size % section.num_attention_heads == 0, source, f"{prefix}.num_attention_heads",
+            f"hidden_size {section.hidden_size} is not a multiple of num_attention_heads {section.num_attention_heads}")
+    require(section.hidden_act in activations, source, f"{prefix}.hidden_act",
+            f"{section.hidden_act!r} is not one of {activations}")
+    require(section.layer_norm_eps > 0, source, f"{prefix}.layer_norm_eps", "must be positive")
+
+
 def _coerce(value: Any, default: Any, source: str, key: str) -> Any:
     """Check one JSON value against the type of the field's default; raise ConfigError naming the key."""
     bad = ConfigError(f"{source}: invalid value for '{key}': {value!r}")

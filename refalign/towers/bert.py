@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from ..errors import CheckpointError
 from ..layers.attention import merge_heads, multi_head_attention, padding_mask_bias, scaled_dot_product, split_heads
-from ..loading.config import require
+from ..loading.config import check_transformer_section
 from ..ops import activation, gelu, layer_norm, linear
 from ..outputs import ModelOutput
 
@@ -33,6 +33,7 @@ ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu", "swish",
 @dataclass(frozen=True)
 class BertConfig:
     """The config.json keys a BERT encoder reads (defaults: bert-base, as transformers' code)."""
+    position_ids_from_padding = False  # a class attribute (RobertaConfig's rule), not a config key
     vocab_size: int = 30522
     hidden_size: int = 768
     num_hidden_layers: int = 12
@@ -50,14 +51,28 @@ class BertConfig:
 
     def validate(self, source: str, prefix: str) -> None:
         """ConfigError naming the dotted key of the first impossible value."""
-        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-                     "max_position_embeddings", "type_vocab_size"):
-            require(getattr(self, name) > 0, source, f"{prefix}.{name}", f"must be positive, got {getattr(self, name)}")
-        require(self.hidden_size % self.num_attention_heads == 0, source, f"{prefix}.num_attention_heads",
-                f"hidden_size {self.hidden_size} is not a multiple of num_attention_heads {self.num_attention_heads}")
-        require(self.hidden_act in ACTIVATIONS, source, f"{prefix}.hidden_act",
-                f"{self.hidden_act!r} is not one of {ACTIVATIONS}")
-        require(self.layer_norm_eps > 0, source, f"{prefix}.layer_norm_eps", "must be positive")
+        check_transformer_section(self, source, prefix, ("vocab_size", "hidden_size", "num_hidden_layers",
+                                  "num_attention_heads", "intermediate_size", "max_position_embeddings",
+                                  "type_vocab_size"), ACTIVATIONS)
+
+
+@dataclass(frozen=True)
+class RobertaConfig(BertConfig):
+    """RoBERTa (and XLM-R): BERT's encoder with one different rule -- position ids count from pad_token_id + 1 over
+    the non-padding tokens, and padding sits at position pad_token_id (fairseq's make_positions). Defaults are
+    transformers' RobertaConfig code (roberta-base's config.json sets max_position_embeddings 514, type_vocab_size 1,
+    layer_norm_eps 1e-5)."""
+    position_ids_from_padding = True   # a class attribute, not a config key
+    vocab_size: int = 50265
+    pad_token_id: int | None = 1
+
+
+def position_ids(cfg: BertConfig, input_ids: NDArray) -> NDArray | None:
+    """RoBERTa's position ids, (B, L): cumsum(ids != pad) * (ids != pad) + pad. None for BERT (0..L-1)."""
+    if not cfg.position_ids_from_padding:
+        return None
+    real = (input_ids != cfg.pad_token_id).astype(np.int64)
+    return np.cumsum(real, axis=1) * real + cfg.pad_token_id
 
 
 def bert_shapes(cfg: BertConfig, prefix: str = "text_model.") -> dict[str, tuple[int, ...]]:
@@ -115,12 +130,14 @@ def bert_prefix(keys: Iterable[str]) -> str:
 # Layers
 # ---------------------------------------------------------------------------------------------------------------
 
-def embeddings(params: dict, p: str, input_ids: NDArray, token_type_ids: NDArray, eps: float) -> NDArray:
-    """word + absolute position (0..L-1) + token type, then LayerNorm."""
+def embeddings(params: dict, p: str, input_ids: NDArray, token_type_ids: NDArray, eps: float,
+               positions: NDArray | None = None) -> NDArray:
+    """word + position (0..L-1, or RoBERTa's `positions` (B, L)) + token type, then LayerNorm."""
     L = input_ids.shape[1]
     x = params[p + "word_embeddings.weight"][input_ids]             # (B, L) -> (B, L, H)
     x = x + params[p + "token_type_embeddings.weight"][token_type_ids]
-    x = x + params[p + "position_embeddings.weight"][:L]             # (L, H) broadcast over the batch
+    table = params[p + "position_embeddings.weight"]
+    x = x + (table[:L] if positions is None else table[positions])  # (L, H) broadcast, or (B, L, H)
     return layer_norm(x, params[p + "LayerNorm.weight"], params[p + "LayerNorm.bias"], eps)
 
 
@@ -207,7 +224,8 @@ def bert_forward(params: dict[str, np.ndarray], cfg: BertConfig, input_ids, atte
 
     from ..fast.parallel import single_threaded_blas   # here: loading weights does not start Numba
     act = activation(cfg.hidden_act)
-    x = embeddings(params, prefix + "embeddings.", input_ids, token_type_ids, cfg.layer_norm_eps)  # (B, L, H)
+    x = embeddings(params, prefix + "embeddings.", input_ids, token_type_ids, cfg.layer_norm_eps,
+                   position_ids(cfg, input_ids))                                                   # (B, L, H)
     hidden_states, attentions = [x], []
     with single_threaded_blas():  # products banded over refalign's threads (see refalign.fast.parallel)
         for n in range(cfg.num_hidden_layers):
@@ -270,9 +288,10 @@ def _check_inputs(cfg: BertConfig, input_ids, attention_mask, token_type_ids):
     B, L = ids.shape
     if B == 0 or L == 0:
         raise ValueError(f"input_ids is empty (shape {ids.shape})")
-    if L > cfg.max_position_embeddings:
+    last = L - 1 if not cfg.position_ids_from_padding else L + cfg.pad_token_id  # the largest position id used
+    if last >= cfg.max_position_embeddings:
         raise ValueError(f"input_ids: the sequence is longer ({L} tokens) than the model's "
-                         f"{cfg.max_position_embeddings} positions (max_position_embeddings); truncate it")
+                         f"{cfg.max_position_embeddings} positions (max_position_embeddings) allow; truncate it")
     lo, hi = int(ids.min()), int(ids.max())
     if lo < 0 or hi >= cfg.vocab_size:
         bad = lo if lo < 0 else hi
