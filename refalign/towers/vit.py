@@ -42,6 +42,8 @@ class ViTConfig:
     patch_size: int = 16
     num_channels: int = 3
     qkv_bias: bool = True
+    pooler_output_size: int | None = None   # None: hidden_size
+    pooler_act: str = "tanh"
 
     def validate(self, source: str, prefix: str) -> None:
         """ConfigError naming the dotted key of the first impossible value."""
@@ -86,8 +88,8 @@ def vit_shapes(cfg: ViTConfig, prefix: str = "vision_model.", distillation: bool
 
 
 def vit_pooler_shapes(cfg: ViTConfig, prefix: str = "vision_model.") -> dict[str, tuple]:
-    D = cfg.hidden_size
-    return {prefix + "pooler.dense.weight": (D, D), prefix + "pooler.dense.bias": (D,)}
+    D, P = cfg.hidden_size, cfg.pooler_output_size or cfg.hidden_size
+    return {prefix + "pooler.dense.weight": (P, D), prefix + "pooler.dense.bias": (P,)}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -120,9 +122,9 @@ def encoder_layer(params: dict, p: str, x: NDArray, cfg: ViTConfig, act) -> tupl
     return x + linear(h, params[p + "output.dense.weight"], params[p + "output.dense.bias"]), probs
 
 
-def pooler(params: dict, p: str, x: NDArray) -> NDArray:
-    """tanh(dense(token 0)): [B, T, D] -> [B, D] (the class token; DeiT's pooler reads token 0 too)."""
-    return np.tanh(linear(x[:, 0], params[p + "dense.weight"], params[p + "dense.bias"]))
+def pooler(params: dict, p: str, x: NDArray, act) -> NDArray:
+    """act(dense(token 0)), tanh by default: [B, T, D] -> [B, P] (the class token; DeiT's pooler reads token 0 too)."""
+    return act(linear(x[:, 0], params[p + "dense.weight"], params[p + "dense.bias"]))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -142,7 +144,10 @@ def vit_forward(params: dict[str, NDArray], cfg: ViTConfig, pixel_values: NDArra
         hidden_states.append(x)
         attentions.append(probs)
     last = layer_norm(x, params[prefix + "layernorm.weight"], params[prefix + "layernorm.bias"], cfg.layer_norm_eps)
-    pooled = pooler(params, prefix + "pooler.", last) if prefix + "pooler.dense.weight" in params else None
+    pooled = None
+    if prefix + "pooler.dense.weight" in params:
+        require_tensors(params, vit_pooler_shapes(cfg, prefix))
+        pooled = pooler(params, prefix + "pooler.", last, activation(cfg.pooler_act))
     return ViTOutput(last_hidden_state=last, pooler_output=pooled,
                      hidden_states=hidden_states if output_hidden_states else None,
                      attentions=attentions if output_attentions else None)
