@@ -8,7 +8,7 @@ import threading
 import numpy as np
 from numpy.typing import NDArray
 
-from .auto import AutoModel, model_class, model_type_of
+from .auto import AutoModel, AutoProcessor
 from .errors import NonFiniteError
 from .loading.checkpoint import compute_dtype
 from .loading.hub import resolve_weights
@@ -33,7 +33,7 @@ def load(model=None, dtype=np.float32) -> tuple:
         key = (os.path.realpath(model.source), str(model.dtype))
         with _cache_lock:
             if key not in _cache or _cache[key][0] is not model:
-                _cache[key] = (model, type(model).processor_class.from_pretrained(model.source))
+                _cache[key] = (model, AutoProcessor.from_pretrained(model.source))
             return _cache[key]
     if model is not None and not isinstance(model, (str, os.PathLike)):
         raise TypeError(f"model must be a refalign model (e.g. AlignModel), a path, 'tiny' or a hub name, got "
@@ -43,8 +43,7 @@ def load(model=None, dtype=np.float32) -> tuple:
     key = (os.path.realpath(path), str(dt))
     with _cache_lock:
         if key not in _cache:
-            family = model_class(model_type_of(path))
-            _cache[key] = (AutoModel.from_pretrained(path, dtype=dt), family.processor_class.from_pretrained(path))
+            _cache[key] = (AutoModel.from_pretrained(path, dtype=dt), AutoProcessor.from_pretrained(path))
         return _cache[key]
 
 
@@ -87,7 +86,7 @@ def similarity_scores(images, texts, model=None, dtype=np.float32) -> dict[str, 
     if not images:
         raise ValueError("images is empty: give at least one image")
     m, proc = load(model, dtype)
-    inputs = proc(text=texts, images=images, dtype=m.dtype)
+    inputs = proc(text=texts, images=images, dtype=m.dtype, padding=proc.batch_padding)
     # the forward pass's logits, from the two feature calls (which skip the captions' padding columns)
     text_feats = m.get_text_features(**_text_inputs(inputs))
     image_feats = m.get_image_features(inputs["pixel_values"])
@@ -161,7 +160,7 @@ def embed_texts(texts, batch_size: int = 32, model=None, dtype=np.float32, norma
     out = []
     with _progress(len(texts), "texts", progress) as bar:
         for chunk in _batches(texts, batch_size):
-            enc = proc(text=chunk)
+            enc = proc(text=chunk, padding=proc.batch_padding)
             feats = m.get_text_features(**_text_inputs(enc))
             out.append(require_finite(m, "text embeddings", feats))
             bar.update(len(chunk))

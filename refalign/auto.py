@@ -25,6 +25,7 @@ from .loading.config import ModelConfig, config_file, read_config_json
 # model_type -> "module:class" of the family's model (imported on first use)
 MODELS = {
     "align": "refalign.models.align:AlignModel",
+    "vision-text-dual-encoder": "refalign.models.vision_text_dual_encoder:VisionTextDualEncoderModel",
 }
 # tokenizer_config.json's tokenizer_class -> "module:class"
 TOKENIZERS = {
@@ -164,8 +165,13 @@ def _family_processor(directory: str):
 class AutoProcessor:
     @staticmethod
     def from_pretrained(name_or_path=None):
-        """The family's processor (AlignProcessor, ...) for a checkpoint."""
-        return _family_processor(_directory(name_or_path)).from_pretrained(_directory(name_or_path))
+        """The family's processor (AlignProcessor, ...) for a checkpoint; a family that names no tokenizer or image
+        processor class (VisionTextDualEncoder) gets the ones its files name."""
+        directory = _directory(name_or_path)
+        cls = _family_processor(directory)
+        if cls.tokenizer_class is None or cls.image_processor_class is None:
+            return cls(AutoImageProcessor.from_pretrained(directory), AutoTokenizer.from_pretrained(directory))
+        return cls.from_pretrained(directory)
 
 
 # ----------------------------------------------------------------------------------------------- conveniences

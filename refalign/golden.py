@@ -494,7 +494,7 @@ def golden_from_model(model, processor, images, texts, dtype) -> tuple[dict, dic
         raise TypeError("texts must be a non-empty list of strings")
     if not isinstance(images, (list, tuple)) or not images:
         raise TypeError("images must be a non-empty list (paths, PIL images or arrays)")
-    inputs = processor(text=list(texts), images=list(images))
+    inputs = processor(text=list(texts), images=list(images), padding=processor.batch_padding)
     inputs["pixel_values"] = np.asarray(inputs["pixel_values"]).astype(dt)
     with_loss = len(texts) == len(images)
     out = model(**inputs, return_loss=with_loss, output_hidden_states=True)

@@ -42,6 +42,11 @@ class Processor:
         directory = path if os.path.isdir(path) else os.path.dirname(path)
         return cls(cls.image_processor_class.from_pretrained(directory), cls.tokenizer_class.from_pretrained(directory))
 
+    @property
+    def batch_padding(self) -> bool | str:
+        """The padding a batch of texts gets when it must be one array: the processor's own, else the longest."""
+        return self.default_padding or "longest"
+
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(\n  tokenizer={self.tokenizer!r},\n  image_processor={self.image_processor!r},"
                 f"\n  padding={self.default_padding!r}, max_length={self.default_max_length})")

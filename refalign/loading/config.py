@@ -196,8 +196,9 @@ class ModelConfig:
         unless warn=False, listed in one UserWarning."""
         if not isinstance(d, dict):
             raise ConfigError(f"{source}: expected a JSON object at the top level, got {type(d).__name__}")
+        d = cls.prepare(d, source)
         sections = {}
-        for name, section_cls in cls.sub_configs.items():
+        for name, section_cls in cls.section_classes(d).items():
             sections[name] = build_section(section_cls, d.get(name) or {}, source, name)
             sections[name].validate(source, name)
         top = {f.name: d[f.name] for f in dataclasses.fields(cls)
@@ -208,6 +209,16 @@ class ModelConfig:
         if unknown and warn:
             warnings.warn(unknown_keys_message(unknown, source), UserWarning, stacklevel=2)
         return cfg
+
+    @classmethod
+    def prepare(cls, d: dict, source: str) -> dict:
+        """The parsed config.json as the sections expect it (a family may rewrite legacy forms here)."""
+        return d
+
+    @classmethod
+    def section_classes(cls, d: dict) -> dict[str, type]:
+        """The dataclass of each section for this config.json (a family whose towers vary picks them here)."""
+        return cls.sub_configs
 
     @classmethod
     def from_json_file(cls, path: str | os.PathLike):
@@ -231,13 +242,10 @@ class ModelConfig:
 
     # keys nothing reads -------------------------------------------------------------------------------------------
     @classmethod
-    def _levels(cls) -> dict[str, type]:
-        return {"": cls, **cls.sub_configs}
-
-    @classmethod
-    def _read_keys(cls, level: str) -> list[str]:
+    def _read_keys(cls, level: str, data: dict) -> list[str]:
         """The keys refalign reads at one level of config.json."""
-        return [f.name for f in dataclasses.fields(cls._levels()[level]) if f.init and f.name != "unknown_keys"]
+        level_cls = cls if not level else cls.section_classes(data)[level]
+        return [f.name for f in dataclasses.fields(level_cls) if f.init and f.name != "unknown_keys"]
 
     @classmethod
     def _known_to_transformers(cls, level: str, key: str) -> bool:
@@ -257,9 +265,10 @@ class ModelConfig:
         (likely misspellings), each with the read key at that level it most likely means, or None."""
         if not isinstance(data, dict):
             return []
+        data = cls.prepare(data, "config.json")
         out = []
         for level, d in cls._sections(data):
-            read = cls._read_keys(level)
+            read = cls._read_keys(level, data)
             for key in d:
                 if key not in read and not cls._known_to_transformers(level, key):
                     out.append((dotted(level, key), suggest_key(key, read)))
@@ -270,8 +279,9 @@ class ModelConfig:
         """Dotted keys of a config.json dict that transformers knows but refalign's inference does not use."""
         if not isinstance(data, dict):
             return []
+        data = cls.prepare(data, "config.json")
         return [dotted(level, key) for level, d in cls._sections(data)
-                for key in d if key not in cls._read_keys(level) and cls._known_to_transformers(level, key)]
+                for key in d if key not in cls._read_keys(level, data) and cls._known_to_transformers(level, key)]
 
     def unknown_keys_hint(self) -> str:
         """For a weights/config mismatch: name the unknown config keys as the likely cause ("" if none)."""

@@ -1,0 +1,136 @@
+"""VisionTextDualEncoderModel (refalign.models.vision_text_dual_encoder) against transformers' model of the same
+name: ViT-B/16 + BERT-base and CLIP ViT-B/32 + RoBERTa-base at full width (two layers per tower), random weights with
+LayerNorms, biases, tokens and logit_scale moved off their init values, written by save_pretrained. Every hidden state
+of both towers, pooled outputs, embeddings, logits and the loss: float64 vs transformers' float64 sdpa path
+(<= 1e-9 relative), float32 vs float32 (<= 1e-4)."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from helpers import rel_err, to_numpy
+from test_vtde_towers import _perturb
+
+import refalign
+from refalign.errors import UnsupportedModelError
+
+TOL = {"float64": 1e-9, "float32": 1e-4}
+LAYERS = 2
+
+
+@pytest.fixture(scope="module")
+def vtde_dirs(torch, tmp_path_factory):
+    import transformers
+    pairs = {
+        "vit-bert": (transformers.ViTConfig(num_hidden_layers=LAYERS),
+                     transformers.BertConfig(num_hidden_layers=LAYERS)),
+        "clip-roberta": (transformers.CLIPVisionConfig(num_hidden_layers=LAYERS),
+                         transformers.RobertaConfig(num_hidden_layers=LAYERS, max_position_embeddings=514,
+                                                    type_vocab_size=1, layer_norm_eps=1e-5)),
+    }
+    out = {}
+    for i, (name, (vision, text)) in enumerate(pairs.items()):
+        cfg = transformers.VisionTextDualEncoderConfig.from_vision_text_configs(vision, text, projection_dim=256)
+        torch.manual_seed(20 + i)
+        model = transformers.VisionTextDualEncoderModel(config=cfg).eval()
+        _perturb(torch, model, seed=30 + i)
+        with torch.no_grad():
+            model.logit_scale.fill_(2.1)
+        d = tmp_path_factory.mktemp(name)
+        model.save_pretrained(str(d))
+        out[name] = str(d)
+    return out
+
+
+def _inputs(name: str, dtype: str, vocab: int, pad: int):
+    rng = np.random.default_rng(11)
+    ids = rng.integers(5, vocab, size=(3, 12))
+    mask = np.ones_like(ids)
+    ids[1, 7:], mask[1, 7:] = pad, 0
+    pixels = rng.standard_normal((3, 3, 224, 224)).astype(dtype)
+    return ids, mask, pixels
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", ["vit-bert", "clip-roberta"])
+def test_forward_matches_transformers(torch, vtde_dirs, name, dtype):
+    import transformers
+    directory = vtde_dirs[name]
+    ours = refalign.AutoModel.from_pretrained(directory, dtype=np.dtype(dtype))
+    assert type(ours).__name__ == "VisionTextDualEncoderModel"
+    text_cfg = ours.config.text_config
+    ids, mask, pixels = _inputs(name, dtype, text_cfg.vocab_size, text_cfg.pad_token_id)
+    theirs = transformers.VisionTextDualEncoderModel.from_pretrained(directory, attn_implementation="sdpa").eval()
+    theirs = theirs.double() if dtype == "float64" else theirs
+    with torch.no_grad():
+        ref = theirs(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask),
+                     pixel_values=torch.from_numpy(pixels), return_loss=True, output_hidden_states=True)
+        ref_text = theirs.get_text_features(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
+        ref_image = theirs.get_image_features(pixel_values=torch.from_numpy(pixels))
+    out = ours(input_ids=ids, attention_mask=mask, pixel_values=pixels, return_loss=True, output_hidden_states=True)
+    tol = TOL[dtype]
+    for tower in ("text_model_output", "vision_model_output"):
+        a, b = getattr(out, tower), getattr(ref, tower)
+        assert len(a.hidden_states) == len(b.hidden_states) == LAYERS + 1
+        for i, (x, y) in enumerate(zip(a.hidden_states, b.hidden_states)):
+            assert rel_err(x, to_numpy(y)) <= tol, f"{tower}.hidden_states[{i}]"
+        assert rel_err(a.last_hidden_state, to_numpy(b.last_hidden_state)) <= tol, tower
+        assert rel_err(a.pooler_output, to_numpy(b.pooler_output)) <= tol, tower
+    for field in ("text_embeds", "image_embeds", "logits_per_text", "logits_per_image", "loss"):
+        assert rel_err(getattr(out, field), to_numpy(getattr(ref, field))) <= tol, field
+    feats_t = ours.get_text_features(ids, mask)
+    feats_i = ours.get_image_features(pixels)
+    assert rel_err(feats_t, to_numpy(getattr(ref_text, "pooler_output", ref_text))) <= tol
+    assert rel_err(feats_i, to_numpy(getattr(ref_image, "pooler_output", ref_image))) <= tol
+
+
+def test_golden_names_follow_the_family(vtde_dirs, tmp_path):
+    """A golden of a VTDE model holds every hidden state of both towers, the pooled outputs and the heads, and
+    compares equal to itself; its model_type is recorded."""
+    from refalign.golden import compare, golden_from_model, read_golden, write_golden
+    model = refalign.AutoModel.from_pretrained(vtde_dirs["vit-bert"], dtype=np.float64)
+
+    class Direct:   # inputs given directly (the processors come with the tokenizer/image-processor work)
+        batch_padding = "longest"
+
+        def __call__(self, text, images, padding):
+            ids, mask, pixels = _inputs("vit-bert", "float32", model.config.text_config.vocab_size, 0)
+            return {"input_ids": ids[:len(text)], "attention_mask": mask[:len(text)], "pixel_values": pixels[:2]}
+
+    tensors, meta = golden_from_model(model, Direct(), ["a", "b"], ["x", "y"], "float64")
+    assert meta["model_type"] == "vision-text-dual-encoder"
+    assert len([n for n in tensors if n.startswith("text.hidden_states.")]) == LAYERS + 1
+    assert {"text.pooler_output", "vision.pooler_output", "loss"} <= set(tensors)
+    write_golden(tmp_path / "g.safetensors", tensors, {**meta, "producer": "test"})
+    golden, gmeta = read_golden(tmp_path / "g.safetensors")
+    assert gmeta["model_type"] == "vision-text-dual-encoder"
+    assert compare((golden, gmeta), tensors).ok
+
+
+def test_tower_types_are_checked(vtde_dirs, tmp_path):
+    import shutil
+    d = tmp_path / "bad"
+    shutil.copytree(vtde_dirs["vit-bert"], d)
+    cfg = json.load(open(d / "config.json"))
+    cfg["text_config"]["model_type"] = "electra"
+    json.dump(cfg, open(d / "config.json", "w"))
+    with pytest.raises(UnsupportedModelError, match="text_config.model_type 'electra'.*bert, roberta, xlm-roberta"):
+        refalign.AutoModel.from_pretrained(str(d))
+    assert os.path.isfile(d / "model.safetensors")
+
+
+def test_transformers4_clip_prefix_loads(vtde_dirs, tmp_path):
+    """transformers 4 saved the CLIP vision tower under vision_model.vision_model.: the same model loads."""
+    import shutil
+    from safetensors.numpy import load_file, save_file
+    d = tmp_path / "v4"
+    shutil.copytree(vtde_dirs["clip-roberta"], d)
+    state = load_file(str(d / "model.safetensors"))
+    save_file({("vision_model." + k if k.startswith("vision_model.") else k): v for k, v in state.items()},
+              str(d / "model.safetensors"), metadata={"format": "pt"})
+    a = refalign.AutoModel.from_pretrained(str(d))
+    b = refalign.AutoModel.from_pretrained(vtde_dirs["clip-roberta"])
+    assert set(a.params) == set(b.params) and all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
