@@ -134,3 +134,44 @@ def test_transformers4_clip_prefix_loads(vtde_dirs, tmp_path):
     a = refalign.AutoModel.from_pretrained(str(d))
     b = refalign.AutoModel.from_pretrained(vtde_dirs["clip-roberta"])
     assert set(a.params) == set(b.params) and all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
+
+
+@pytest.fixture(scope="module")
+def minilm_vtde(torch, minilm_dir, tmp_path_factory):
+    """A VTDE whose text tower is real pretrained BERT (MiniLM-L6, with its pooler) and a ViT-B/16 vision tower,
+    assembled by transformers' from_vision_text_pretrained and saved."""
+    import transformers
+    torch.manual_seed(40)
+    vit = transformers.ViTModel(transformers.ViTConfig(num_hidden_layers=LAYERS)).eval()
+    _perturb(torch, vit, seed=41)
+    vit_dir = tmp_path_factory.mktemp("vit")
+    vit.save_pretrained(str(vit_dir))
+    model = transformers.VisionTextDualEncoderModel.from_vision_text_pretrained(str(vit_dir), minilm_dir,
+                                                                               projection_dim=128)
+    torch.manual_seed(42)
+    with torch.no_grad():
+        for proj in (model.visual_projection, model.text_projection):
+            proj.weight.normal_(0, 0.05)
+        model.logit_scale.fill_(1.7)
+    d = tmp_path_factory.mktemp("vit-minilm")
+    model.eval().save_pretrained(str(d))
+    return str(d)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_real_pretrained_text_tower(torch, minilm_vtde, minilm_dir, dtype):
+    import transformers
+    tok = refalign.AutoTokenizer.from_pretrained(minilm_dir)
+    enc = tok(["a photo of a cat", "two dogs playing in the snow", "un gatto"], padding=True)
+    pixels = np.random.default_rng(2).standard_normal((2, 3, 224, 224)).astype(dtype)
+    ours = refalign.AutoModel.from_pretrained(minilm_vtde, dtype=np.dtype(dtype))
+    out = ours(**enc, pixel_values=pixels, output_hidden_states=True)
+    theirs = transformers.VisionTextDualEncoderModel.from_pretrained(minilm_vtde, attn_implementation="sdpa").eval()
+    theirs = theirs.double() if dtype == "float64" else theirs
+    with torch.no_grad():
+        ref = theirs(**{k: torch.from_numpy(v) for k, v in enc.items()}, pixel_values=torch.from_numpy(pixels),
+                     output_hidden_states=True)
+    for i, (x, y) in enumerate(zip(out.text_model_output.hidden_states, ref.text_model_output.hidden_states)):
+        assert rel_err(x, to_numpy(y)) <= TOL[dtype], f"text hidden_states[{i}]"
+    for field in ("text_embeds", "image_embeds", "logits_per_image"):
+        assert rel_err(getattr(out, field), to_numpy(getattr(ref, field))) <= TOL[dtype], field

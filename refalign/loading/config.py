@@ -138,7 +138,7 @@ TRANSFORMERS_COMMON = frozenset({
     "pad_token_id", "bos_token_id", "eos_token_id", "sep_token_id", "decoder_start_token_id", "add_cross_attention",
     "cross_attention_hidden_size", "finetuning_task", "is_decoder", "prefix", "pruned_heads", "task_specific_params",
     "tf_legacy_loss", "tie_encoder_decoder", "tie_word_embeddings", "tokenizer_class", "torchscript",
-    "use_bfloat16",
+    "use_bfloat16", "gradient_checkpointing",
 })
 
 
