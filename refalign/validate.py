@@ -248,8 +248,13 @@ def add_tokenizer_check(folder: str, cfg, add) -> None:
 
 def add_preprocessor_check(folder: str, add) -> None:
     """preprocessor_config.json, when present, is valid for the image processor refalign.auto picks."""
-    pp = os.path.join(folder, "preprocessor_config.json")
-    if not os.path.exists(pp):
+    from .image_processors.base import read_image_processor_dict
+    try:
+        settings, pp = read_image_processor_dict(folder)
+    except _FINDINGS as e:
+        add("preprocessor_config.json", False, str(e))
+        return
+    if settings is None:
         add("preprocessor_config.json", True, "absent: the family's default preprocessing is used")
         return
     try:
@@ -257,8 +262,9 @@ def add_preprocessor_check(folder: str, add) -> None:
     except _FINDINGS as e:
         add("preprocessor_config.json", False, _naming(str(e), pp))
         return
-    add("preprocessor_config.json", True, f"{pp}: resize {proc.size if proc.do_resize else 'off'}, "
-                                          f"crop {proc.crop_size if proc.do_center_crop else 'off'}")
+    crop = getattr(proc, "crop_size", None) if getattr(proc, "do_center_crop", False) else "off"
+    add("preprocessor_config.json", True, f"{pp}: {type(proc).__name__}, resize "
+                                          f"{proc.size if proc.do_resize else 'off'}, crop {crop}")
 
 
 # output -------------------------------------------------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 ``load_image`` gives what transformers' ``load_image`` gives: open -> EXIF orientation applied
 (ImageOps.exif_transpose) -> PIL convert("RGB"). ``ImageProcessor`` is the pipeline of transformers' PIL-backend
-image processors, driven by a checkpoint's preprocessor_config.json:
+image processors, driven by a checkpoint's settings (``read_image_processor_dict``: processor_config.json's
+"image_processor" entry, else preprocessor_config.json, as transformers 5 looks for them):
 
-    PIL resize (configured filter, result is uint8) -> center crop (uint8, zero padding if too small)
+    optional do_convert_rgb (``convert_to_rgb``: transparency composited onto white)
+    -> PIL resize (configured filter, result is uint8) -> center crop (uint8, zero padding if too small)
     -> rescale x*factor (upcast to float64, then to the output dtype) -> optional (x - mean) / std -> (3, H, W)
 
 A subclass (one file per processor type: efficientnet.py, ...) declares its settings and adds its own steps by
@@ -12,9 +14,10 @@ extending ``rescale`` / ``normalize``. For float32 output the order and precisio
 transformers, so the values are the same bits. For float64 output every step after the uint8 stage is done in
 float64.
 
-Known quirks kept from transformers: convert("RGB") drops alpha (no compositing) and clips 16-bit greyscale to 255;
-settings missing from preprocessor_config.json take the *processor class* defaults, which may differ from a
-checkpoint's values; a null switch (do_normalize: null, ...) is off.
+Known quirks kept from transformers: convert("RGB") drops alpha (no compositing) and clips 16-bit greyscale to 255,
+but keeps a PNG's single transparent colour (info["transparency"]), which do_convert_rgb then turns white; settings
+missing from the file take the *processor class* defaults, which may differ from a checkpoint's values; a null switch
+(do_normalize: null, ...) is off.
 """
 from __future__ import annotations
 
@@ -30,9 +33,11 @@ from PIL import Image, ImageOps
 from ..errors import ConfigError, ImageLoadError
 from ..outputs import check_return_tensors
 
-__all__ = ["ImageProcessor", "load_image", "center_crop", "resize_output_size", "PREPROCESSOR_CONFIG_NAME"]
+__all__ = ["ImageProcessor", "load_image", "convert_to_rgb", "center_crop", "resize_output_size",
+           "read_image_processor_dict", "BASE_CLASS_DEFAULTS", "PREPROCESSOR_CONFIG_NAME", "PROCESSOR_CONFIG_NAME"]
 
 PREPROCESSOR_CONFIG_NAME = "preprocessor_config.json"
+PROCESSOR_CONFIG_NAME = "processor_config.json"  # transformers 5: {"image_processor": {...}, "processor_class": ...}
 
 P = TypeVar("P", bound="ImageProcessor")
 
@@ -40,6 +45,15 @@ _RESAMPLE_NAMES = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "
 # Keys that describe the file rather than the preprocessing, or only matter to other backends / outputs.
 _IGNORED_KEYS = ("processor_class", "_processor_class", "return_tensors", "device", "disable_grouping",
                  "image_seq_length", "pad_size")
+# What transformers' BaseImageProcessor leaves for a key its subclass does not set: None (unset; a switch that is off)
+# except these two. A processor class's class_defaults are this with its own class attributes on top.
+BASE_CLASS_DEFAULTS: dict[str, Any] = {
+    "do_resize": None, "size": None, "resample": None, "do_center_crop": None, "crop_size": None, "do_rescale": None,
+    "rescale_factor": 1 / 255, "do_normalize": None, "image_mean": None, "image_std": None, "default_to_square": True,
+    "do_convert_rgb": None,
+}
+# the image_processor_type / feature_extractor_type names a processor class accepts: its type_prefix + one of these
+_TYPE_SUFFIXES = ("ImageProcessor", "ImageProcessorFast", "ImageProcessorPil", "FeatureExtractor")
 _SIZE_FORMS = ({"height", "width"}, {"shortest_edge"}, {"shortest_edge", "longest_edge"}, {"max_height", "max_width"})
 # valid in transformers, but not in its PIL resize
 _SIZE_FORMS_UNSUPPORTED = ({"longest_edge"}, {"min_pixels", "max_pixels"})
@@ -131,7 +145,52 @@ def load_image(image) -> Image.Image:
     return out
 
 
+def convert_to_rgb(image: Image.Image) -> Image.Image:
+    """The do_convert_rgb step of transformers' PIL backend (image_transforms.convert_to_rgb) on a PIL image.
+
+    An image with transparency (an alpha band, or a transparent colour in info["transparency"]) is laid over an
+    opaque white image with PIL's alpha_composite; any other image is PIL-converted to RGB. After load_image only the
+    second kind of transparency is left: convert("RGB") keeps a PNG's single transparent colour as an (r, g, b) key,
+    so the pixels of exactly that colour become white here.
+    """
+    if "A" not in image.getbands() and image.info.get("transparency") is None:
+        return image.convert("RGB")
+    rgba = image.convert("RGBA")  # a transparent-colour key becomes alpha 0 on exactly the matching pixels
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(white, rgba).convert("RGB")
+
+
 # ----------------------------------------------------------------------------------------------------- settings
+
+
+def _read_json_object(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            d = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(d, dict):
+        raise ConfigError(f"{path}: expected a JSON object at the top level, got {type(d).__name__}")
+    return d
+
+
+def read_image_processor_dict(directory) -> tuple[dict[str, Any] | None, str]:
+    """(settings, source) of a checkpoint folder's image processor, found where transformers 5 looks: the
+    "image_processor" entry of processor_config.json first (what its save_pretrained writes), else
+    preprocessor_config.json; (None, "") when neither holds them. `source` names the file (and entry) for messages."""
+    directory = os.fspath(directory)
+    processor_file = os.path.join(directory, PROCESSOR_CONFIG_NAME)
+    if os.path.exists(processor_file):
+        nested = _read_json_object(processor_file).get("image_processor")
+        if nested is not None:  # a file without the entry (or with null) leaves it to preprocessor_config.json
+            source = f'{processor_file}["image_processor"]'
+            if not isinstance(nested, dict):
+                raise ConfigError(f"{source}: expected a JSON object, got {type(nested).__name__}")
+            return nested, source
+    path = os.path.join(directory, PREPROCESSOR_CONFIG_NAME)
+    if not os.path.exists(path):
+        return None, ""
+    return _read_json_object(path), path
 
 
 def _positive_int(value, source, key) -> int:
@@ -229,10 +288,12 @@ class ImageProcessor:
         class_defaults     what transformers' processor class uses for a key the file lacks: every key it reads,
                            the shared ones (below) included
         default_settings   the settings of a processor made without arguments (its family's checkpoint)
-        type_prefix        the image_processor_type / feature_extractor_type it reads, e.g. "EfficientNet"
+        type_prefix        the image_processor_type / feature_extractor_type it reads, e.g. "EfficientNet" for
+                           "EfficientNetImageProcessor" (also ...Fast, ...Pil, "EfficientNetFeatureExtractor")
         bool_keys          its switches: the shared ones and its own
     and extends _configure (its own attributes), _required_values and the per-image steps (resize_and_crop,
-    rescale, normalize) for its own settings.
+    rescale, normalize) for its own settings. A processor whose class_defaults (and bool_keys) hold do_convert_rgb
+    gets transformers' do_convert_rgb step (convert_to_rgb); the others refuse do_convert_rgb true.
     """
 
     class_defaults: dict[str, Any] = {}
@@ -246,24 +307,18 @@ class ImageProcessor:
 
     @classmethod
     def from_pretrained(cls: type[P], directory) -> P:
-        """Read `directory`/preprocessor_config.json (a key the file lacks takes the processor class default, as in
-        transformers); default_settings if the directory has no such file."""
+        """Read the folder's settings where transformers 5 does (read_image_processor_dict: processor_config.json's
+        "image_processor", else preprocessor_config.json); a key they lack takes the processor class default, as in
+        transformers; default_settings if the folder has neither."""
         directory = os.fspath(directory)
         if not os.path.isdir(directory):
             raise FileNotFoundError(f"checkpoint directory not found: {directory}")
-        path = os.path.join(directory, PREPROCESSOR_CONFIG_NAME)
-        if not os.path.exists(path):
+        d, source = read_image_processor_dict(directory)
+        if d is None:
             return cls()
-        try:
-            with open(path, encoding="utf-8") as f:
-                d = json.load(f)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ConfigError(f"{path}: not valid JSON ({e})") from None
-        if not isinstance(d, dict):
-            raise ConfigError(f"{path}: expected a JSON object at the top level, got {type(d).__name__}")
         self = cls.__new__(cls)
         # a missing key takes the processor class default, like transformers (a null stays null)
-        self._configure({**cls.class_defaults, **d}, path)
+        self._configure({**cls.class_defaults, **d}, source)
         return self
 
     # ------------------------------------------------------------------------------------------------- settings
@@ -281,6 +336,8 @@ class ImageProcessor:
         self.image_mean: tuple[float, float, float] | None = s["image_mean"]
         self.image_std: tuple[float, float, float] | None = s["image_std"]
         self.default_to_square: bool = s["default_to_square"]
+        # only a processor that lists do_convert_rgb in class_defaults reads it (the others refuse true)
+        self.do_convert_rgb: bool = s.get("do_convert_rgb", False)
         return s
 
     @classmethod
@@ -297,12 +354,12 @@ class ImageProcessor:
             s.pop(key, None)
         for key in ("image_processor_type", "feature_extractor_type"):
             kind = s.pop(key, None)
-            if kind is not None and not str(kind).startswith(cls.type_prefix):
+            if kind is not None and kind not in [cls.type_prefix + suffix for suffix in _TYPE_SUFFIXES]:
                 raise NotImplementedError(f"{source}: '{key}' is {kind!r}, but this is {cls.__name__} "
                                           "(refalign.AutoImageProcessor picks the processor the file names)")
         if s.pop("do_pad", None):
             raise NotImplementedError(f"{source}: 'do_pad' true is not supported")
-        if s.pop("do_convert_rgb", None):
+        if "do_convert_rgb" not in cls.class_defaults and s.pop("do_convert_rgb", None):
             raise NotImplementedError(f"{source}: 'do_convert_rgb' true (composite alpha onto white) is not "
                                       "supported; images are always converted as transformers' load_image does")
         data_format = s.pop("data_format", None)
@@ -358,7 +415,9 @@ class ImageProcessor:
 
     # ------------------------------------------------------------------------------------------------- per image
     def resize_and_crop(self, image: Image.Image) -> np.ndarray:
-        """The uint8 stage: upright RGB PIL image -> [H, W, 3] uint8 after resize and center crop."""
+        """The uint8 stage: upright RGB PIL image -> [H, W, 3] uint8 after do_convert_rgb, resize and center crop."""
+        if self.do_convert_rgb:
+            image = convert_to_rgb(image)
         if self.do_resize:
             image = self.resize(image)
         x = np.asarray(image)  # [H, W, 3] uint8
