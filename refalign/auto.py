@@ -8,7 +8,8 @@
     family      config.json "model_type" (and each sub-config's own model_type)  -> MODELS
     tokenizer   tokenizer_config.json "tokenizer_class", else the files present     -> TOKENIZERS / TOKENIZER_FILES
     images      preprocessor_config.json "image_processor_type" (or the legacy
-                "feature_extractor_type", "XFeatureExtractor" -> "XImageProcessor")  -> IMAGE_PROCESSORS
+                "feature_extractor_type", "XFeatureExtractor" -> "XImageProcessor"; transformers 5 keeps these
+                settings in processor_config.json's "image_processor", read first)      -> IMAGE_PROCESSORS
 
 Anything not in these tables is one UnsupportedModelError that names it and lists what is supported.
 """
@@ -31,14 +32,23 @@ MODELS = {
 TOKENIZERS = {
     "BertTokenizer": "refalign.tokenizers:BertTokenizer",
     "BertTokenizerFast": "refalign.tokenizers:BertTokenizer",
+    "RobertaTokenizer": "refalign.tokenizers:RobertaTokenizer",
+    "RobertaTokenizerFast": "refalign.tokenizers:RobertaTokenizer",
 }
-# without a tokenizer_class: the first file present decides
-TOKENIZER_FILES = (("vocab.txt", "BertTokenizer"),)
+# without a tokenizer_class: the first file present decides (a tokenizer.json must then hold RoBERTa's pipeline)
+TOKENIZER_FILES = (("vocab.txt", "BertTokenizer"), ("vocab.json", "RobertaTokenizer"),
+                   ("tokenizer.json", "RobertaTokenizer"))
 # preprocessor_config.json's image_processor_type -> "module:class"
 IMAGE_PROCESSORS = {
     "EfficientNetImageProcessor": "refalign.image_processors:EfficientNetImageProcessor",
     "EfficientNetImageProcessorFast": "refalign.image_processors:EfficientNetImageProcessor",
     "EfficientNetImageProcessorPil": "refalign.image_processors:EfficientNetImageProcessor",
+    "ViTImageProcessor": "refalign.image_processors:ViTImageProcessor",
+    "ViTImageProcessorFast": "refalign.image_processors:ViTImageProcessor",
+    "ViTImageProcessorPil": "refalign.image_processors:ViTImageProcessor",
+    "CLIPImageProcessor": "refalign.image_processors:CLIPImageProcessor",
+    "CLIPImageProcessorFast": "refalign.image_processors:CLIPImageProcessor",
+    "CLIPImageProcessorPil": "refalign.image_processors:CLIPImageProcessor",
 }
 
 
@@ -139,20 +149,21 @@ class AutoTokenizer:
 class AutoImageProcessor:
     @staticmethod
     def from_pretrained(name_or_path=None):
-        """The image processor preprocessor_config.json names (image_processor_type, or the legacy
-        feature_extractor_type); without that file, the family's own (align-base's settings for ALIGN)."""
+        """The image processor the checkpoint's settings name (image_processor_type, or the legacy
+        feature_extractor_type), read where transformers 5 reads them: processor_config.json's "image_processor",
+        else preprocessor_config.json; without either, the family's own (align-base's settings for ALIGN)."""
+        from .image_processors.base import read_image_processor_dict
         directory = _directory(name_or_path)
-        file = os.path.join(directory, "preprocessor_config.json")
-        if not os.path.isfile(file):
-            return _family_processor(directory).image_processor_class.from_pretrained(directory)
-        settings = read_config_json(file)
-        if not isinstance(settings, dict):
-            raise ConfigError(f"{file}: expected a JSON object at the top level, got {type(settings).__name__}")
-        name = settings.get("image_processor_type")
-        if name is None and isinstance(settings.get("feature_extractor_type"), str):
+        settings, file = read_image_processor_dict(directory)
+        name = None if settings is None else settings.get("image_processor_type")
+        if settings is not None and name is None and isinstance(settings.get("feature_extractor_type"), str):
             name = settings["feature_extractor_type"].replace("FeatureExtractor", "ImageProcessor")
-        if name is None:
-            return _family_processor(directory).image_processor_class.from_pretrained(directory)
+        if name is None:   # no settings file, or one that names no type: the family's own processor
+            own = _family_processor(directory).image_processor_class
+            if own is None:
+                raise WeightsNotFoundError(f"{directory}: no preprocessor_config.json or processor_config.json naming "
+                                           f"an image processor (supported: {', '.join(sorted(IMAGE_PROCESSORS))})")
+            return own.from_pretrained(directory)
         if name not in IMAGE_PROCESSORS:
             raise _unsupported("image_processor_type", name, IMAGE_PROCESSORS, file)
         return _load(IMAGE_PROCESSORS[name]).from_pretrained(directory)

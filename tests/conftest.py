@@ -93,3 +93,25 @@ def photo_dir() -> str:
 def photos(photo_dir) -> dict[str, str]:
     names = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "motorcycle_left.png", "camera.png"]
     return {n.split(".")[0]: os.path.join(photo_dir, n) for n in names}
+
+
+@pytest.fixture(scope="module")
+def backend(hf):
+    """A private copy of the Rust tokenizer pipeline behind the requesting module's `hf` tokenizer (transformers'
+    __call__ changes its padding/truncation settings)."""
+    tokenizers = require("tokenizers")
+    b = tokenizers.Tokenizer.from_str(hf.backend_tokenizer.to_str())
+    b.no_padding()
+    b.no_truncation()
+    return b
+
+
+@pytest.fixture(scope="session")
+def corpus():
+    """60,000 real lines: code, prose, Django's translations in ~100 languages, emoji names (tests/corpus.py)."""
+    require("django")
+    require("emoji")
+    import corpus as corpus_mod
+    lines = corpus_mod.build_corpus()
+    assert len(lines) >= 50_000
+    return lines

@@ -38,24 +38,6 @@ def hf(tiny_dir):
     return t
 
 
-@pytest.fixture(scope="module")
-def backend(hf):
-    """A private copy of the Rust pipeline (transformers' __call__ changes its padding/truncation settings)."""
-    tokenizers = require("tokenizers")
-    b = tokenizers.Tokenizer.from_str(hf.backend_tokenizer.to_str())
-    b.no_padding()
-    b.no_truncation()
-    return b
-
-
-@pytest.fixture(scope="module")
-def corpus():
-    require("django")
-    require("emoji")
-    import corpus as corpus_mod
-    lines = corpus_mod.build_corpus()
-    assert len(lines) >= 50_000
-    return lines
 
 
 # (tokenize_chinese_chars, strip_accents, do_lower_case); align-base's first

@@ -1,13 +1,15 @@
 """Tokenizers: text -> int64 input_ids / token_type_ids / attention_mask, and back, without transformers.
 
-``base.py`` holds ``Tokenizer``, what every tokenizer shares (special tokens, tokenizer_config.json, padding,
-truncation, the batch call, decode); each algorithm is one file with one subclass: ``wordpiece.py`` (BERT,
-``BertTokenizer``), and byte-level BPE (RoBERTa) and SentencePiece unigram (XLM-R) next. Tokenizers know nothing
-about models or towers: which tokenizer a checkpoint uses is chosen in ``refalign/auto.py`` (``AutoTokenizer``).
+``base.py`` holds ``Tokenizer``, what every tokenizer shares (special tokens, tokenizer_config.json, text pairs,
+padding, truncation, the batch call, decode); each algorithm is one file with one subclass: ``wordpiece.py`` (BERT,
+``BertTokenizer``), ``bpe.py`` (byte-level BPE: RoBERTa, ``RobertaTokenizer``), and SentencePiece unigram (XLM-R)
+next. Tokenizers know nothing about models or towers: which tokenizer a checkpoint uses is chosen in
+``refalign/auto.py`` (``AutoTokenizer``).
 """
 from __future__ import annotations
 
 from .base import Tokenizer
+from .bpe import RobertaTokenizer
 from .wordpiece import BertTokenizer, load_vocab
 
-__all__ = ["Tokenizer", "BertTokenizer", "load_vocab"]
+__all__ = ["Tokenizer", "BertTokenizer", "RobertaTokenizer", "load_vocab"]

@@ -4,17 +4,20 @@ A subclass holds one algorithm (WordPiece, byte-level BPE, SentencePiece unigram
 
     _encode_piece(piece, limit)   the ids of a piece of text that holds no special token
     _special_ids_around()         (ids before, ids after) a single sequence: ([CLS], [SEP]) for BERT
+    _special_ids_pair()           (ids before, between, after) a pair; by default ([CLS], [SEP], [SEP]) as for BERT
     _join_tokens(tokens)          tokens back to text: the algorithm's decoder
 
 and declares its class attributes: ``vocab_files_names`` (the files ``from_pretrained`` passes to ``__init__``),
-``special_token_roles``, ``default_settings`` and the tokenizer_config.json keys it reads (``bool_settings``,
-``optional_bool_settings``). This class does the rest:
+``special_token_roles``, ``default_settings``, the tokenizer_config.json keys it reads (``bool_settings``,
+``optional_bool_settings``) and ``pair_type_id``. This class does the rest:
 
 - special tokens: their roles (cls, sep, pad, unk, mask, bos, eos) and ids (one missing from the vocabulary is
   appended after it, as transformers does); special tokens written in the text are cut out of the raw text first
-  (case-sensitively, the longest first) and kept whole;
+  (case-sensitively, the leftmost and then the longest match first) and kept whole; one flagged lstrip / rstrip
+  also swallows the whitespace on its left / right (RoBERTa's ``<mask>``);
 - tokenizer_config.json: the subclass's keys, clean_up_tokenization_spaces, model_max_length, the special tokens;
-- the batch call: truncation, padding, the max_length / max_positions checks, int64 (B, L) arrays written with
+- the batch call: single texts or pairs (``text_pair``), truncation (longest_first, only_first, only_second, as the
+  Rust tokenizers does it), padding, the max_length / max_positions checks, int64 (B, L) arrays written with
   vectorised NumPy;
 - decode / batch_decode: ids to tokens, skipping special tokens, transformers' clean_up_tokenization.
 """
@@ -35,6 +38,10 @@ from ..outputs import check_return_tensors
 __all__ = ["Tokenizer"]
 
 T = TypeVar("T", bound="Tokenizer")
+
+# what the Rust tokenizers calls whitespace when a special token strips it (regex \s: Unicode White_Space)
+_WHITE_SPACE = frozenset("\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+                         "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
 
 # transformers' clean_up_tokenization (decode with clean_up_tokenization_spaces)
 _CLEANUP_SPACES = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
@@ -84,9 +91,15 @@ class Tokenizer:
     bos_token: str | None = None
     eos_token: str | None = None
 
+    #: token type id of the second text of a pair and of the special tokens after it (BERT: 1, RoBERTa: 0)
+    pair_type_id: int = 1
+
     def __init__(self, vocab: dict[str, int], special_tokens: dict[str, str], *, model_max_length: int,
-                 max_positions: int, clean_up_tokenization_spaces: bool = False):
-        """vocab: token -> id; special_tokens: role ("cls_token", ...) -> token, one for each special_token_roles."""
+                 max_positions: int, clean_up_tokenization_spaces: bool = False,
+                 special_token_strip: dict[str, tuple[bool, bool]] | None = None):
+        """vocab: token -> id; special_tokens: role ("cls_token", ...) -> token, one for each special_token_roles;
+        special_token_strip: token -> (lstrip, rstrip) for the special tokens that swallow the whitespace around
+        them where they are written in a text (absent: neither)."""
         self.vocab = vocab
         self.model_max_length = _check_int(model_max_length, "model_max_length", 0)
         self.max_positions = _check_int(max_positions, "max_positions", 2)
@@ -114,6 +127,8 @@ class Tokenizer:
         # when all special tokens start with one character, a text without it holds none (a cheap test before the
         # regular expression); None: they start with different characters
         self._special_first = first_chars.pop() if len(first_chars) == 1 else None
+        self._special_strip = {t: (bool(l), bool(r)) for t, (l, r) in (special_token_strip or {}).items()
+                               if t in self.special_tokens and (l or r)}
 
     @classmethod
     def from_pretrained(cls: type[T], directory, **overrides) -> T:
@@ -177,6 +192,12 @@ class Tokenizer:
         """The special token ids before and after a single sequence: ((cls id,), (sep id,)) for BERT."""
         raise NotImplementedError
 
+    def _special_ids_pair(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """The special token ids before, between and after a pair of sequences. By default BERT's template: what
+        comes after a single sequence also closes each text of a pair (``[CLS] A [SEP] B [SEP]``)."""
+        before, after = self._special_ids_around()
+        return before, after, after
+
     def _join_tokens(self, tokens: list[str]) -> str:
         """Tokens (special ones included unless skipped) back to text: the algorithm's decoder."""
         raise NotImplementedError
@@ -234,10 +255,20 @@ class Tokenizer:
         if (self._special_first is None or self._special_first in text) and self._special_re.search(text):
             out: list[int] = []
             pos = 0
+            strip = self._special_strip
             for m in self._special_re.finditer(text):
-                out += self._encode_piece(text[pos:m.start()], None if limit is None else max(0, limit - len(out)))
+                start, end = m.span()
+                if strip and m.group() in strip:
+                    lstrip, rstrip = strip[m.group()]
+                    if lstrip:  # the whitespace before it, back to the previous special token at most
+                        while start > pos and text[start - 1] in _WHITE_SPACE:
+                            start -= 1
+                    if rstrip:
+                        while end < len(text) and text[end] in _WHITE_SPACE:
+                            end += 1
+                out += self._encode_piece(text[pos:start], None if limit is None else max(0, limit - len(out)))
                 out.append(self.special_tokens[m.group()])
-                pos = m.end()
+                pos = end
                 if limit is not None and len(out) >= limit:
                     return out
             out += self._encode_piece(text[pos:], None if limit is None else max(0, limit - len(out)))
@@ -251,13 +282,16 @@ class Tokenizer:
         t = self._ids_to_tokens
         return [t[i] for i in self._encode(text)]
 
-    def __call__(self, text, padding: bool | str = False, max_length: int | None = None,
+    def __call__(self, text, text_pair=None, padding: bool | str = False, max_length: int | None = None,
                  truncation: bool | str = False, return_attention_mask: bool | None = None,
                  return_token_type_ids: bool | None = None, max_positions: int | None = None,
                  return_tensors: str | None = None) -> dict[str, np.ndarray]:
         """Encode a text or a list of texts with their special tokens (``[CLS] tokens [SEP]`` for BERT), as int64
         arrays of shape (B, L). The defaults are transformers': no padding, no truncation.
 
+        text_pair: None, or the second text of each pair (a str for a str text, a list as long as a list of texts):
+            ``[CLS] A [SEP] B [SEP]`` for BERT, with token type 0 up to A's [SEP] and ``pair_type_id`` after it. As
+            in transformers, a str text with an empty str text_pair is encoded alone.
         padding: False / "do_not_pad" (the default) pads nothing, so the sequences must all have the same length
             (else ValueError: there would be no (B, L) array; transformers returns a ragged object array);
             True / "longest" pads to the longest sequence of the batch; "max_length" pads to max_length, and a
@@ -265,7 +299,9 @@ class Tokenizer:
             padded to it.
         max_length: None -> model_max_length (64 for align-base); used by padding="max_length" and truncation.
         truncation: False (the default) / True / "longest_first": cut every sequence to max_length positions,
-            special tokens included.
+            special tokens included; a pair loses tokens from its longer text first (the Rust tokenizers' split of
+            the budget). "only_first" / "only_second" cut one text of a pair only (ValueError when that text is too
+            short to fit the budget, as in transformers).
         return_attention_mask / return_token_type_ids: None -> as model_input_names says.
         max_positions: the model's max_position_embeddings (None -> the tokenizer's). A sequence, or a padded
             width, longer than that raises ValueError rather than reaching the model.
@@ -273,9 +309,9 @@ class Tokenizer:
         Returns {"input_ids", "token_type_ids", "attention_mask"} (those model_input_names holds, unless turned off).
         """
         check_return_tensors(return_tensors, type(self).__name__)
-        texts = _as_text_list(text)
+        texts, pairs = _as_text_list(text), _as_pair_list(text, text_pair)
         mode = _padding_mode(padding)
-        truncate = _truncation_flag(truncation)
+        strategy = _truncation_strategy(truncation)
         max_length = self.model_max_length if max_length is None else _check_int(max_length, "max_length", 0)
         max_positions = self.max_positions if max_positions is None else _check_int(max_positions,
                                                                                      "max_positions", 2)
@@ -283,31 +319,48 @@ class Tokenizer:
             return_attention_mask = "attention_mask" in self.model_input_names
         if return_token_type_ids is None:
             return_token_type_ids = "token_type_ids" in self.model_input_names
-        before, after = self._special_ids_around()
-        added = len(before) + len(after)
+        if pairs is None:
+            before, after = self._special_ids_around()
+            between: tuple[int, ...] = ()
+        else:
+            before, between, after = self._special_ids_pair()
+        added = len(before) + len(between) + len(after)
         limit = None
-        if truncate:
+        if strategy is not None:
             if max_length >= added:
                 limit = max_length - added
             else:  # transformers cannot fit the special tokens either: it logs an error and leaves the text whole
-                warnings.warn(f"max_length={max_length} leaves no room for {self._names(before + after)}: "
+                warnings.warn(f"max_length={max_length} leaves no room for {self._names(before + between + after)}: "
                               f"not truncating", stacklevel=2)
 
         encode = self._encode
-        if limit is None:
-            seqs = [encode(t) for t in texts]
+        if pairs is not None:
+            firsts, seconds = [encode(t) for t in texts], [encode(t) for t in pairs]
+            if limit is not None:
+                for i, (a, b) in enumerate(zip(firsts, seconds)):
+                    n1, n2 = _truncated_pair_lengths(len(a), len(b), limit, strategy, i)
+                    del a[n1:], b[n2:]
+            seqs = [[*before, *a, *between, *b, *after] for a, b in zip(firsts, seconds)]
+            full = np.fromiter(map(len, seqs), dtype=np.int64, count=len(seqs))
         else:
-            seqs = [s if len(s) <= limit else s[:limit] for s in [encode(t, limit) for t in texts]]
+            if limit is None:
+                seqs = [encode(t) for t in texts]
+            else:
+                encoded = [encode(t, limit + (strategy == "only_second")) for t in texts]
+                if strategy == "only_second" and any(len(s) > limit for s in encoded):  # (only when it must cut)
+                    raise ValueError("truncation='only_second' cuts the second text of a pair, but no text_pair "
+                                     "was given")
+                seqs = [s if len(s) <= limit else s[:limit] for s in encoded]
+            lengths = np.fromiter(map(len, seqs), dtype=np.int64, count=len(seqs))
+            full = lengths + added
         batch = len(seqs)
-        lengths = np.fromiter(map(len, seqs), dtype=np.int64, count=batch)
-        full = lengths + added
         longest = int(full.max()) if batch else 0
         if longest > max_positions:
             i = int(np.argmax(full > max_positions))
-            raise ValueError(f"text[{i}] is {int(full[i])} tokens long with {self._names(before + after)}, more than "
-                             f"the model's {max_positions} positions (max_position_embeddings); pass truncation=True "
-                             f"to cut it to max_length={max_length}")
-        if not truncate and longest > self.model_max_length:
+            raise ValueError(f"text[{i}] is {int(full[i])} tokens long with {self._names(before + between + after)}, "
+                             f"more than the model's {max_positions} positions (max_position_embeddings); pass "
+                             f"truncation=True to cut it to max_length={max_length}")
+        if strategy is None and longest > self.model_max_length:
             warnings.warn(f"Token indices sequence length is longer than the specified maximum sequence length for "
                           f"this model ({longest} > {self.model_max_length}). Running this sequence through the "
                           f"model will result in indexing errors", stacklevel=2)
@@ -325,24 +378,34 @@ class Tokenizer:
             raise ValueError(f"padding to max_length={width} positions is more than the model's {max_positions} "
                              f"(max_position_embeddings)")
 
-        # [special before] ids [special after] [pad ...], row by row
         input_ids = np.full((batch, width), self.pad_token_id, dtype=np.int64)
         pos = np.arange(width, dtype=np.int64)
-        if batch:
-            total = int(lengths.sum())
-            first = len(before)
-            end = lengths + first  # where each sequence's tokens end and the special tokens after them begin
-            if total:
-                flat = np.fromiter(chain.from_iterable(seqs), dtype=np.int64, count=total)
-                input_ids[(pos >= first) & (pos < end[:, None])] = flat
-            for k, i in enumerate(before):
-                input_ids[:, k] = i
-            rows = np.arange(batch)
-            for k, i in enumerate(after):
-                input_ids[rows, end + k if k else end] = i  # (no "+ 0": this runs on every call)
+        if pairs is not None:
+            # whole rows, then the second text's type ids: from B's first token to the end of the row
+            if batch:
+                input_ids[pos < full[:, None]] = np.fromiter(chain.from_iterable(seqs), dtype=np.int64,
+                                                             count=int(full.sum()))
+            second = np.fromiter((len(before) + len(a) + len(between) for a in firsts), dtype=np.int64, count=batch)
+            token_type_ids = ((pos >= second[:, None]) & (pos < full[:, None])).astype(np.int64) * self.pair_type_id
+        else:
+            # [special before] ids [special after] [pad ...], row by row
+            if batch:
+                total = int(lengths.sum())
+                first = len(before)
+                end = lengths + first  # where each sequence's tokens end and the special tokens after them begin
+                if total:
+                    flat = np.fromiter(chain.from_iterable(seqs), dtype=np.int64, count=total)
+                    input_ids[(pos >= first) & (pos < end[:, None])] = flat
+                for k, i in enumerate(before):
+                    input_ids[:, k] = i
+                rows = np.arange(batch)
+                for k, i in enumerate(after):
+                    input_ids[rows, end + k if k else end] = i  # (no "+ 0": this runs on every call)
+            token_type_ids = None
         out = {"input_ids": input_ids}
         if return_token_type_ids:
-            out["token_type_ids"] = np.zeros((batch, width), dtype=np.int64)
+            out["token_type_ids"] = np.zeros((batch, width), dtype=np.int64) if token_type_ids is None \
+                else token_type_ids
         if return_attention_mask:
             out["attention_mask"] = (pos < full[:, None]).astype(np.int64)
         return out
@@ -413,12 +476,56 @@ def _padding_mode(padding) -> str:
     raise ValueError(f"padding must be 'max_length', 'longest', True, 'do_not_pad' or False, got {padding!r}")
 
 
-def _truncation_flag(truncation) -> bool:
-    if truncation is True or (isinstance(truncation, str) and truncation in ("longest_first", "only_first")):
-        return True
+def _as_pair_list(text, text_pair) -> Sequence[str] | None:
+    """The second texts of pairs (None: single texts), checked against `text` as transformers checks them."""
+    if text_pair is None:
+        return None
+    if isinstance(text, str):
+        if not isinstance(text_pair, str):
+            raise TypeError(f"text_pair must be a str when text is a str, got {type(text_pair).__name__}")
+        return [text_pair] if text_pair else None  # transformers: `if text_pair` (an empty pair is no pair)
+    if isinstance(text_pair, str):
+        raise TypeError("when text is a list of texts, text_pair must be a list or tuple as long as text")
+    pairs = _as_text_list(text_pair)
+    if len(pairs) != len(text):
+        raise ValueError(f"text has {len(text)} texts but text_pair has {len(pairs)}")
+    return pairs
+
+
+def _truncation_strategy(truncation) -> str | None:
+    """None (no truncation), "longest_first", "only_first" or "only_second"."""
+    if truncation is True or (isinstance(truncation, str) and truncation == "longest_first"):
+        return "longest_first"
+    if isinstance(truncation, str) and truncation in ("only_first", "only_second"):
+        return truncation
     if truncation is False or truncation == "do_not_truncate":
-        return False
-    raise ValueError(f"truncation must be True, False, 'longest_first' or 'do_not_truncate', got {truncation!r}")
+        return None
+    raise ValueError(f"truncation must be True, False, 'longest_first', 'only_first', 'only_second' or "
+                     f"'do_not_truncate', got {truncation!r}")
+
+
+def _truncated_pair_lengths(n1: int, n2: int, budget: int, strategy: str, index: int) -> tuple[int, int]:
+    """How many tokens of each text of a pair stay when both must fit `budget` (max_length minus the special tokens),
+    as the Rust tokenizers' truncate_encodings decides it."""
+    if budget == 0:
+        return 0, 0
+    if n1 + n2 <= budget:
+        return n1, n2
+    if strategy == "longest_first":
+        # the shorter text keeps what it has while the longer one can take the rest of the budget (and at least as
+        # much as the shorter one); else both get half, the longer one the odd token
+        short, long = min(n1, n2), max(n1, n2)
+        long = short if short > budget else max(short, budget - short)
+        if short + long > budget:
+            short, long = budget // 2, budget // 2 + budget % 2
+        return (long, short) if n1 > n2 else (short, long)
+    excess = n1 + n2 - budget
+    which, n = ("first", n1) if strategy == "only_first" else ("second", n2)
+    if n <= excess:
+        raise ValueError(f"truncation={strategy!r}: the {which} text of pair {index} has {n} tokens, too few to "
+                         f"remove the {excess} that do not fit max_length (transformers: 'Sequence to truncate too "
+                         f"short to respect the provided max_length')")
+    return (n1 - excess, n2) if strategy == "only_first" else (n1, n2 - excess)
 
 
 def _to_id_list(ids) -> list[int]:
