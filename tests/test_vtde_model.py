@@ -175,3 +175,86 @@ def test_real_pretrained_text_tower(torch, minilm_vtde, minilm_dir, dtype):
         assert rel_err(x, to_numpy(y)) <= TOL[dtype], f"text hidden_states[{i}]"
     for field in ("text_embeds", "image_embeds", "logits_per_image"):
         assert rel_err(getattr(out, field), to_numpy(getattr(ref, field))) <= TOL[dtype], field
+
+
+# ----------------------------------------------------------------------------------------------- as a user
+@pytest.fixture(scope="module")
+def vit_bert_hub(torch, vtde_dirs, tiny_dir, tmp_path_factory):
+    """The ViT + BERT checkpoint with the files a hub repo has: bert-base-uncased's vocab (the bundled tiny
+    checkpoint's) and a ViT preprocessor_config.json written by transformers."""
+    import shutil
+    import transformers
+    d = tmp_path_factory.mktemp("vit-bert-hub")
+    shutil.copytree(vtde_dirs["vit-bert"], d, dirs_exist_ok=True)
+    for name in ("vocab.txt", "tokenizer_config.json"):
+        shutil.copy(os.path.join(tiny_dir, name), d / name)
+    transformers.ViTImageProcessorPil().save_pretrained(str(d))
+    return str(d)
+
+
+def test_similarity_matches_transformers_pipeline(torch, vit_bert_hub, photos):
+    import transformers
+    from PIL import Image
+    labels = ["cat", "cup of coffee", "astronaut"]
+    model = transformers.VisionTextDualEncoderModel.from_pretrained(vit_bert_hub).eval()
+    pipe = transformers.pipeline("zero-shot-image-classification", model=model,
+                                 tokenizer=transformers.BertTokenizer.from_pretrained(vit_bert_hub),
+                                 image_processor=transformers.ViTImageProcessorPil.from_pretrained(vit_bert_hub))
+    for name in ("chelsea", "coffee"):
+        ref = {r["label"]: r["score"] for r in pipe(Image.open(photos[name]), candidate_labels=labels)}
+        ours = {r["label"]: r["score"] for r in refalign.classify(photos[name], labels, model=vit_bert_hub)}
+        assert set(ours) == set(ref)
+        assert max(abs(ours[k] - ref[k]) for k in ref) <= 1e-4, (ours, ref)
+
+
+def test_the_commands_work_for_vtde(vit_bert_hub, photos, tmp_path, capsys):
+    from refalign.cli import main
+    assert type(refalign.AutoProcessor.from_pretrained(vit_bert_hub)).__name__ == "VisionTextDualEncoderProcessor"
+    assert main(["info", vit_bert_hub]) == 0
+    info = capsys.readouterr().out
+    assert "vision: ViT 2 layers, hidden 768, patch 16" in info and "text: Bert 2 layers" in info, info
+    assert "ViTImageProcessor" in info and "result: ok" in info
+    assert main(["similarity", photos["chelsea"], "a cat", "a dog", "-w", vit_bert_hub, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    probs = [s["probability"] for s in doc["scores"]]
+    assert abs(sum(probs) - 1) < 1e-6 and doc["random_weights"] is False
+    out = tmp_path / "g.safetensors"
+    assert main(["golden", "--image", photos["chelsea"], photos["coffee"], "--text", "a cat", "a cup",
+                 "--out", str(out), "-w", vit_bert_hub, "--dtype", "float64"]) == 0
+    assert main(["compare", str(out), str(out)]) == 0
+    emb = tmp_path / "e.npy"
+    assert main(["embed", "--images", photos["chelsea"], photos["coffee"], "--out", str(emb), "-w", vit_bert_hub]) == 0
+    m = refalign.AutoModel.from_pretrained(vit_bert_hub)
+    proc = refalign.AutoProcessor.from_pretrained(vit_bert_hub)
+    want = m.get_image_features(proc(images=[photos["chelsea"], photos["coffee"]])["pixel_values"])
+    assert np.abs(np.load(emb) - want).max() <= 1e-6
+
+
+@pytest.fixture(scope="module")
+def clip_roberta_hub(torch, vtde_dirs, tmp_path_factory):
+    """The CLIP + RoBERTa checkpoint with a byte-level BPE tokenizer (the committed fixture, trained with `tokenizers`)
+    and a CLIP preprocessor_config.json written by transformers."""
+    import shutil
+    import transformers
+    d = tmp_path_factory.mktemp("clip-roberta-hub")
+    shutil.copytree(vtde_dirs["clip-roberta"], d, dirs_exist_ok=True)
+    fixture = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "tokenizer", "bpe")
+    for name in os.listdir(fixture):
+        shutil.copy(os.path.join(fixture, name), d / name)
+    transformers.CLIPImageProcessorPil().save_pretrained(str(d))
+    return str(d)
+
+
+def test_clip_roberta_similarity_matches_transformers_pipeline(torch, clip_roberta_hub, photos):
+    import transformers
+    from PIL import Image
+    labels = ["chat", "tasse de café", "astronaute"]
+    model = transformers.VisionTextDualEncoderModel.from_pretrained(clip_roberta_hub).eval()
+    pipe = transformers.pipeline("zero-shot-image-classification", model=model,
+                                 tokenizer=transformers.RobertaTokenizer.from_pretrained(clip_roberta_hub),
+                                 image_processor=transformers.CLIPImageProcessorPil.from_pretrained(clip_roberta_hub))
+    assert type(refalign.AutoTokenizer.from_pretrained(clip_roberta_hub)).__name__ == "RobertaTokenizer"
+    for name in ("chelsea", "astronaut"):
+        ref = {r["label"]: r["score"] for r in pipe(Image.open(photos[name]), candidate_labels=labels)}
+        ours = {r["label"]: r["score"] for r in refalign.classify(photos[name], labels, model=clip_roberta_hub)}
+        assert max(abs(ours[k] - ref[k]) for k in ref) <= 1e-4, (ours, ref)
