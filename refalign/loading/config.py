@@ -231,7 +231,10 @@ class ModelConfig:
         return cls.from_json_file(config_file(path))
 
     def validate(self, source: str) -> None:
-        """Top-level checks (sections are checked on their own); ConfigError naming the key."""
+        """Top-level checks (sections are checked on their own); ConfigError naming the key. Every dual encoder's
+        projection_dim must be positive; a family with more top-level rules extends this."""
+        if hasattr(self, "projection_dim"):
+            require(self.projection_dim > 0, source, "projection_dim", f"must be positive, got {self.projection_dim}")
 
     def to_dict(self) -> dict[str, Any]:
         d = section_to_dict(self)

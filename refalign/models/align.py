@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from ..errors import CheckpointError
 from ..image_processors import EfficientNetImageProcessor
-from ..loading.config import ModelConfig, require
+from ..loading.config import ModelConfig
 from ..ops import linear
 from ..outputs import ModelOutput
 from ..processing import Processor
@@ -62,9 +62,6 @@ class AlignConfig(ModelConfig):
     vision_config: AlignVisionConfig = field(default_factory=AlignVisionConfig)
     projection_dim: int = 640
     temperature_init_value: float = 1.0
-
-    def validate(self, source: str) -> None:
-        require(self.projection_dim > 0, source, "projection_dim", f"must be positive, got {self.projection_dim}")
 
     def describe(self) -> dict:
         """The config lines `refalign info` shows."""

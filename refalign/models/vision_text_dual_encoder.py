@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import UnsupportedModelError
-from ..loading.config import ModelConfig, require
+from ..loading.config import ModelConfig
 from ..ops import linear
 from ..outputs import ModelOutput
 from ..processing import Processor
@@ -82,9 +82,6 @@ class VisionTextDualEncoderConfig(ModelConfig):
     def section_classes(cls, d: dict) -> dict[str, type]:
         return {"vision_config": _tower(d.get("vision_config"), VISION_TOWERS, "vit", "vision_config", "config.json"),
                 "text_config": _tower(d.get("text_config"), TEXT_TOWERS, "bert", "text_config", "config.json")}
-
-    def validate(self, source: str) -> None:
-        require(self.projection_dim > 0, source, "projection_dim", f"must be positive, got {self.projection_dim}")
 
     def describe(self) -> dict:
         v, t = self.vision_config, self.text_config
