@@ -178,18 +178,25 @@ def test_real_pretrained_text_tower(torch, minilm_vtde, minilm_dir, dtype):
 
 
 # ----------------------------------------------------------------------------------------------- as a user
+def _hub_folder(checkpoint: str, folder, tokenizer_files: list[str], image_processor) -> str:
+    """A copy of a checkpoint with the files a hub repo has besides: tokenizer files, and the image processor's
+    settings written by transformers."""
+    import shutil
+    shutil.copytree(checkpoint, folder, dirs_exist_ok=True)
+    for path in tokenizer_files:
+        shutil.copy(path, os.path.join(folder, os.path.basename(path)))
+    image_processor.save_pretrained(str(folder))
+    return str(folder)
+
+
 @pytest.fixture(scope="module")
 def vit_bert_hub(torch, vtde_dirs, tiny_dir, tmp_path_factory):
     """The ViT + BERT checkpoint with the files a hub repo has: bert-base-uncased's vocab (the bundled tiny
     checkpoint's) and a ViT preprocessor_config.json written by transformers."""
-    import shutil
     import transformers
-    d = tmp_path_factory.mktemp("vit-bert-hub")
-    shutil.copytree(vtde_dirs["vit-bert"], d, dirs_exist_ok=True)
-    for name in ("vocab.txt", "tokenizer_config.json"):
-        shutil.copy(os.path.join(tiny_dir, name), d / name)
-    transformers.ViTImageProcessorPil().save_pretrained(str(d))
-    return str(d)
+    files = [os.path.join(tiny_dir, name) for name in ("vocab.txt", "tokenizer_config.json")]
+    return _hub_folder(vtde_dirs["vit-bert"], tmp_path_factory.mktemp("vit-bert-hub"), files,
+                       transformers.ViTImageProcessorPil())
 
 
 def test_similarity_matches_transformers_pipeline(torch, vit_bert_hub, photos):
@@ -234,15 +241,11 @@ def test_the_commands_work_for_vtde(vit_bert_hub, photos, tmp_path, capsys):
 def clip_roberta_hub(torch, vtde_dirs, tmp_path_factory):
     """The CLIP + RoBERTa checkpoint with a byte-level BPE tokenizer (the committed fixture, trained with `tokenizers`)
     and a CLIP preprocessor_config.json written by transformers."""
-    import shutil
     import transformers
-    d = tmp_path_factory.mktemp("clip-roberta-hub")
-    shutil.copytree(vtde_dirs["clip-roberta"], d, dirs_exist_ok=True)
     fixture = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "tokenizer", "bpe")
-    for name in os.listdir(fixture):
-        shutil.copy(os.path.join(fixture, name), d / name)
-    transformers.CLIPImageProcessorPil().save_pretrained(str(d))
-    return str(d)
+    files = [os.path.join(fixture, name) for name in os.listdir(fixture)]
+    return _hub_folder(vtde_dirs["clip-roberta"], tmp_path_factory.mktemp("clip-roberta-hub"), files,
+                       transformers.CLIPImageProcessorPil())
 
 
 def test_clip_roberta_similarity_matches_transformers_pipeline(torch, clip_roberta_hub, photos):

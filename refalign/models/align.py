@@ -203,11 +203,7 @@ class AlignModel(DualEncoderModel):
     # ----------------------------------------------------------------- towers
     def text_model(self, input_ids, attention_mask=None, token_type_ids=None, output_hidden_states=False,
                    output_attentions=False) -> TextOutput:
-        ids = self._ids("input_ids", input_ids)
-        if ids is None:
-            raise ValueError("input_ids is required")
-        mask = self._ids("attention_mask", attention_mask, like=ids)
-        types = self._ids("token_type_ids", token_type_ids, like=ids)
+        ids, mask, types = self._text_inputs(input_ids, attention_mask, token_type_ids)
         with self._lock:
             return bert_forward(self.params, self.config.text_config, ids, attention_mask=mask, token_type_ids=types,
                                 prefix="text_model.", output_hidden_states=output_hidden_states,
@@ -229,11 +225,7 @@ class AlignModel(DualEncoderModel):
         Trailing columns that are padding in every row are dropped first: no real token attends to a masked key (its
         softmax weight is exactly 0) and the feed-forward acts on each position alone, so the [CLS] row is the same
         (up to BLAS rounding) for a fraction of the work -- AlignProcessor pads every caption to 64 tokens."""
-        ids = self._ids("input_ids", input_ids)
-        if ids is None:
-            raise ValueError("input_ids is required")
-        mask = self._ids("attention_mask", attention_mask, like=ids)
-        types = self._ids("token_type_ids", token_type_ids, like=ids)
+        ids, mask, types = self._text_inputs(input_ids, attention_mask, token_type_ids)
         if mask is not None:
             used = np.flatnonzero(mask.any(axis=0))
             length = int(used[-1]) + 1 if used.size else ids.shape[1]

@@ -118,6 +118,15 @@ class DualEncoderModel:
             raise ValueError(f"{name} has shape {arr.shape} but input_ids has shape {like.shape}")
         return arr.astype(np.int64, copy=False)
 
+    def _text_inputs(self, input_ids, attention_mask, token_type_ids) -> tuple[NDArray, NDArray | None, NDArray | None]:
+        """(ids, mask, token types) as int64 [B, L] arrays, checked against each other; input_ids is required."""
+        ids = self._ids("input_ids", input_ids)
+        if ids is None:
+            raise ValueError("input_ids is required")
+        mask = self._ids("attention_mask", attention_mask, like=ids)
+        types = self._ids("token_type_ids", token_type_ids, like=ids)
+        return ids, mask, types
+
     def _pixels(self, pixel_values) -> NDArray:
         arr = np.asarray(pixel_values)
         if arr.dtype.kind != "f":

@@ -176,11 +176,7 @@ class VisionTextDualEncoderModel(DualEncoderModel):
     # ----------------------------------------------------------------- towers
     def text_model(self, input_ids, attention_mask=None, token_type_ids=None, output_hidden_states=False,
                    output_attentions=False):
-        ids = self._ids("input_ids", input_ids)
-        if ids is None:
-            raise ValueError("input_ids is required")
-        mask = self._ids("attention_mask", attention_mask, like=ids)
-        types = self._ids("token_type_ids", token_type_ids, like=ids)
+        ids, mask, types = self._text_inputs(input_ids, attention_mask, token_type_ids)
         with self._lock:
             return bert_forward(self.params, self.config.text_config, ids, attention_mask=mask, token_type_ids=types,
                                 prefix="text_model.", output_hidden_states=output_hidden_states,
