@@ -1,8 +1,9 @@
 """VisionTextDualEncoderModel (refalign.models.vision_text_dual_encoder) against transformers' model of the same
-name: ViT-B/16 + BERT-base and CLIP ViT-B/32 + RoBERTa-base at full width (two layers per tower), random weights with
-LayerNorms, biases, tokens and logit_scale moved off their init values, written by save_pretrained. Every hidden state
-of both towers, pooled outputs, embeddings, logits and the loss: float64 vs transformers' float64 sdpa path
-(<= 1e-9 relative), float32 vs float32 (<= 1e-4)."""
+name: ViT-B/16 + BERT-base and CLIP ViT-B/32 + RoBERTa-base at full size (12 layers per tower, full width), and
+DeiT-B/16 + RoBERTa (2 layers each: the distillation token end to end), random weights with LayerNorms, biases, tokens
+and logit_scale moved off their init values, written by save_pretrained. Every hidden state of both towers, pooled
+outputs, embeddings, logits and the loss: float64 vs transformers' float64 sdpa path (<= 1e-9 relative), float32 vs
+float32 (<= 1e-4)."""
 from __future__ import annotations
 
 import json
@@ -18,18 +19,20 @@ import refalign
 from refalign.errors import UnsupportedModelError
 
 TOL = {"float64": 1e-9, "float32": 1e-4}
-LAYERS = 2
+LAYERS = 2          # the small towers (DeiT pair, the ViT beside real MiniLM)
+FULL = 12           # ViT-B/16, CLIP ViT-B/32, BERT-base and RoBERTa-base depth
 
 
 @pytest.fixture(scope="module")
 def vtde_dirs(torch, tmp_path_factory):
     import transformers
+    def roberta(layers):
+        return transformers.RobertaConfig(num_hidden_layers=layers, max_position_embeddings=514, type_vocab_size=1,
+                                          layer_norm_eps=1e-5)
     pairs = {
-        "vit-bert": (transformers.ViTConfig(num_hidden_layers=LAYERS),
-                     transformers.BertConfig(num_hidden_layers=LAYERS)),
-        "clip-roberta": (transformers.CLIPVisionConfig(num_hidden_layers=LAYERS),
-                         transformers.RobertaConfig(num_hidden_layers=LAYERS, max_position_embeddings=514,
-                                                    type_vocab_size=1, layer_norm_eps=1e-5)),
+        "vit-bert": (transformers.ViTConfig(num_hidden_layers=FULL), transformers.BertConfig(num_hidden_layers=FULL)),
+        "clip-roberta": (transformers.CLIPVisionConfig(num_hidden_layers=FULL), roberta(FULL)),
+        "deit-roberta": (transformers.DeiTConfig(num_hidden_layers=LAYERS), roberta(LAYERS)),
     }
     out = {}
     for i, (name, (vision, text)) in enumerate(pairs.items()):
@@ -55,7 +58,7 @@ def _inputs(name: str, dtype: str, vocab: int, pad: int):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("name", ["vit-bert", "clip-roberta"])
+@pytest.mark.parametrize("name", ["vit-bert", "clip-roberta", "deit-roberta"])
 def test_forward_matches_transformers(torch, vtde_dirs, name, dtype):
     import transformers
     directory = vtde_dirs[name]
@@ -72,9 +75,12 @@ def test_forward_matches_transformers(torch, vtde_dirs, name, dtype):
         ref_image = theirs.get_image_features(pixel_values=torch.from_numpy(pixels))
     out = ours(input_ids=ids, attention_mask=mask, pixel_values=pixels, return_loss=True, output_hidden_states=True)
     tol = TOL[dtype]
+    depth = {"text_model_output": text_cfg.num_hidden_layers,
+             "vision_model_output": ours.config.vision_config.num_hidden_layers}
+    assert depth["vision_model_output"] == (LAYERS if name == "deit-roberta" else FULL)
     for tower in ("text_model_output", "vision_model_output"):
         a, b = getattr(out, tower), getattr(ref, tower)
-        assert len(a.hidden_states) == len(b.hidden_states) == LAYERS + 1
+        assert len(a.hidden_states) == len(b.hidden_states) == depth[tower] + 1
         for i, (x, y) in enumerate(zip(a.hidden_states, b.hidden_states)):
             assert rel_err(x, to_numpy(y)) <= tol, f"{tower}.hidden_states[{i}]"
         assert rel_err(a.last_hidden_state, to_numpy(b.last_hidden_state)) <= tol, tower
@@ -102,7 +108,7 @@ def test_golden_names_follow_the_family(vtde_dirs, tmp_path):
 
     tensors, meta = golden_from_model(model, Direct(), ["a", "b"], ["x", "y"], "float64")
     assert meta["model_type"] == "vision-text-dual-encoder"
-    assert len([n for n in tensors if n.startswith("text.hidden_states.")]) == LAYERS + 1
+    assert len([n for n in tensors if n.startswith("text.hidden_states.")]) == FULL + 1
     assert {"text.pooler_output", "vision.pooler_output", "loss"} <= set(tensors)
     write_golden(tmp_path / "g.safetensors", tensors, {**meta, "producer": "test"})
     golden, gmeta = read_golden(tmp_path / "g.safetensors")
@@ -219,7 +225,7 @@ def test_the_commands_work_for_vtde(vit_bert_hub, photos, tmp_path, capsys):
     assert type(refalign.AutoProcessor.from_pretrained(vit_bert_hub)).__name__ == "VisionTextDualEncoderProcessor"
     assert main(["info", vit_bert_hub]) == 0
     info = capsys.readouterr().out
-    assert "vision: ViT 2 layers, hidden 768, patch 16" in info and "text: Bert 2 layers" in info, info
+    assert "vision: ViT 12 layers, hidden 768, patch 16" in info and "text: Bert 12 layers" in info, info
     assert "ViTImageProcessor" in info and "result: ok" in info
     assert main(["similarity", photos["chelsea"], "a cat", "a dog", "-w", vit_bert_hub, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)

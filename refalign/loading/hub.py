@@ -18,7 +18,11 @@ REPO_DIR = os.path.dirname(PACKAGE_DIR)
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                 "pytorch_model.bin.index.json")
-NEEDED_FILES = ("config.json", "vocab.txt", "tokenizer_config.json", "preprocessor_config.json")
+NEEDED_FILES = ("config.json", "vocab.txt", "tokenizer_config.json", "preprocessor_config.json")   # align-base's
+# every settings file any family's tokenizer or processor may read (a repo has some of them; fetch asks for all)
+SETTINGS_FILES = ("config.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json", "vocab.txt",
+                  "vocab.json", "merges.txt", "sentencepiece.bpe.model", "preprocessor_config.json",
+                  "processor_config.json")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -176,7 +180,7 @@ def fetch(repo_id: str = DEFAULT_REPO, dest=None) -> str:
     kwargs = {"repo_id": repo_id}
     if dest is not None:
         kwargs["local_dir"] = os.fspath(dest)
-    base = list(NEEDED_FILES) + ["special_tokens_map.json", "tokenizer.json"]
+    base = list(SETTINGS_FILES)
     try:
         folder = huggingface_hub.snapshot_download(
             allow_patterns=base + [SAFETENSORS, SAFETENSORS_INDEX, "model-*.safetensors"], **kwargs)

@@ -16,19 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
 
 from ..errors import UnsupportedModelError
 from ..loading.config import ModelConfig
-from ..ops import linear
-from ..outputs import ModelOutput
 from ..processing import Processor
 from ..towers.bert import BertConfig, RobertaConfig, bert_forward, bert_shapes, pooler_shapes
 from ..towers.clip_vision import CLIPVisionConfig, clip_vision_forward, clip_vision_shapes
 from ..towers.vit import ViTConfig, vit_forward, vit_pooler_shapes, vit_shapes
-from .base import DualEncoderModel, GoldenPlan, Shapes
-from .contrastive import contrastive_loss, l2_normalize
+from .base import Shapes
+from .projected import ProjectedDualEncoderModel, ProjectedOutput
 
 
 @dataclass(frozen=True)
@@ -96,60 +92,17 @@ class VisionTextDualEncoderProcessor(Processor):
     """The checkpoint's own tokenizer and image processor (chosen from its files by refalign.AutoProcessor)."""
 
 
-@dataclass(repr=False)
-class VisionTextDualEncoderOutput(ModelOutput):
+class VisionTextDualEncoderOutput(ProjectedOutput):
     """Mirrors transformers' CLIPOutput, which VisionTextDualEncoderModel returns (NumPy arrays)."""
-    loss: NDArray | None = None
-    logits_per_image: NDArray | None = None   # [n_images, n_texts]
-    logits_per_text: NDArray | None = None    # [n_texts, n_images]
-    text_embeds: NDArray | None = None        # [n_texts, projection_dim], L2-normalised
-    image_embeds: NDArray | None = None       # [n_images, projection_dim], L2-normalised
-    text_model_output: Any = None
-    vision_model_output: Any = None
 
 
-GOLDEN = GoldenPlan(   # the embeds (normalised projections of the pooled outputs) check the projections
-    inputs=("inputs.input_ids", "inputs.attention_mask", "inputs.pixel_values"),
-    text_tail=("text.last_hidden_state", "text.pooler_output"),
-    vision_tail=("vision.last_hidden_state", "vision.pooler_output"),
-)
-
-
-def tensors_from_outputs(out, text_features, inputs: dict, dtype) -> dict[str, np.ndarray]:
-    """Golden tensors from a forward pass shaped like transformers' CLIPOutput (refalign's arrays or torch tensors)
-    and the model inputs (text_features is not part of this family's plan)."""
-    def arr(x, name):
-        x = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
-        return x if name in GOLDEN.integer_names else x.astype(dtype, copy=False)
-
-    t, v = out.text_model_output, out.vision_model_output
-    if t.hidden_states is None or v.hidden_states is None:
-        raise ValueError("the model output has no hidden_states (call it with output_hidden_states=True)")
-    tensors = {name: arr(inputs[name.split(".", 1)[1]], name) for name in GOLDEN.inputs}
-    for tower, o in (("text", t), ("vision", v)):
-        tensors.update({f"{tower}.hidden_states.{i:02d}": arr(h, tower) for i, h in enumerate(o.hidden_states)})
-        tensors[f"{tower}.last_hidden_state"] = arr(o.last_hidden_state, tower)
-        tensors[f"{tower}.pooler_output"] = arr(o.pooler_output, tower)
-    for name in GOLDEN.heads:
-        tensors[name] = arr(getattr(out, name), name)
-    if getattr(out, "loss", None) is not None:
-        tensors["loss"] = arr(out.loss, "loss").reshape(())
-    return tensors
-
-
-class VisionTextDualEncoderModel(DualEncoderModel):
+class VisionTextDualEncoderModel(ProjectedDualEncoderModel):
     """A vision tower and a text tower with bias-free projections, used like transformers'
-    VisionTextDualEncoderModel (see the module docstring for the composition)."""
+    VisionTextDualEncoderModel (see the module docstring for the composition; the head is models/projected.py)."""
 
     config_class = VisionTextDualEncoderConfig
     processor_class = VisionTextDualEncoderProcessor
-    golden = GOLDEN
-    golden_tensors = staticmethod(tensors_from_outputs)
-
-    def __init__(self, config: VisionTextDualEncoderConfig, params: dict[str, NDArray], dtype=np.float32,
-                 source: str | None = None):
-        super().__init__(config, params, dtype, source)
-        self.logit_scale = params["logit_scale"]
+    output_class = VisionTextDualEncoderOutput
 
     @classmethod
     def weight_shapes(cls, config: VisionTextDualEncoderConfig) -> tuple[Shapes, Shapes]:
@@ -187,39 +140,3 @@ class VisionTextDualEncoderModel(DualEncoderModel):
         with self._lock:
             return forward(self.params, self.config.vision_config, self._pixels(pixel_values), prefix="vision_model.",
                            output_hidden_states=output_hidden_states, output_attentions=output_attentions)
-
-    def get_text_features(self, input_ids, attention_mask=None, token_type_ids=None) -> NDArray:
-        """text_projection(pooler_output): unnormalised text embeddings [B, projection_dim]."""
-        pooled = self.text_model(input_ids, attention_mask, token_type_ids).pooler_output
-        return linear(pooled, self.params["text_projection.weight"])        # [B, H_text] -> [B, P]
-
-    def get_image_features(self, pixel_values) -> NDArray:
-        """visual_projection(pooler_output): unnormalised image embeddings [B, projection_dim]."""
-        return linear(self.vision_model(pixel_values).pooler_output, self.params["visual_projection.weight"])
-
-    def logits(self, text_embeds: NDArray, image_embeds: NDArray) -> NDArray:
-        """logits_per_text [n_texts, n_images] from L2-normalised embeddings: the cosine times exp(logit_scale)."""
-        return (text_embeds @ image_embeds.T) * np.exp(self.logit_scale)
-
-    # ----------------------------------------------------------------- forward
-    def __call__(self, input_ids=None, pixel_values=None, attention_mask=None, token_type_ids=None,
-                 return_loss: bool = False, output_hidden_states: bool = False, output_attentions: bool = False,
-                 return_dict: bool = True):
-        """transformers' VisionTextDualEncoderModel forward: both towers, projections, L2 normalisation, logits and
-        (return_loss) the symmetric contrastive loss. return_dict=False gives `out.to_tuple()`."""
-        if input_ids is None or pixel_values is None:
-            raise ValueError("the model needs both input_ids and pixel_values; use get_text_features / "
-                             "get_image_features for one tower")
-        vision_out = self.vision_model(pixel_values, output_hidden_states, output_attentions)
-        text_out = self.text_model(input_ids, attention_mask, token_type_ids, output_hidden_states, output_attentions)
-        image_embeds = l2_normalize(linear(vision_out.pooler_output, self.params["visual_projection.weight"]))
-        text_embeds = l2_normalize(linear(text_out.pooler_output, self.params["text_projection.weight"]))
-        logits_per_text = self.logits(text_embeds, image_embeds)             # [n_texts, n_images]
-        loss = contrastive_loss(logits_per_text) if return_loss else None
-        out = VisionTextDualEncoderOutput(loss=loss, logits_per_image=logits_per_text.T,
-                                          logits_per_text=logits_per_text, text_embeds=text_embeds,
-                                          image_embeds=image_embeds, text_model_output=text_out,
-                                          vision_model_output=vision_out)
-        return out if return_dict else out.to_tuple()
-
-    forward = __call__
