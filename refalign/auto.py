@@ -26,6 +26,7 @@ from .loading.config import ModelConfig, config_file, read_config_json
 # model_type -> "module:class" of the family's model (imported on first use)
 MODELS = {
     "align": "refalign.models.align:AlignModel",
+    "altclip": "refalign.models.altclip:AltCLIPModel",
     "vision-text-dual-encoder": "refalign.models.vision_text_dual_encoder:VisionTextDualEncoderModel",
 }
 # tokenizer_config.json's tokenizer_class -> "module:class"

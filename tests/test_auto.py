@@ -60,14 +60,14 @@ def test_an_unsupported_model_type_is_one_clear_error(ckpt, capsys):
     _edit_json(ckpt / "config.json", lambda c: c.update(model_type="blip"))
     for load in (AutoModel.from_pretrained, AutoProcessor.from_pretrained, refalign.AutoConfig.from_pretrained):
         with pytest.raises(UnsupportedModelError,
-                           match=r"'blip' is not supported by refalign \(supported: align, vision-text-dual-encoder\)"):
+                           match=r"'blip' is not supported by refalign \(supported: align, altclip, vision-text-dual-encoder\)"):
             load(str(ckpt))
     with pytest.raises(ConfigError, match="'blip'"):                    # the family class names the mismatch too
         refalign.AlignModel.from_pretrained(str(ckpt))
     for argv in (["info", str(ckpt)], ["similarity", CAT, "a cat", "-w", str(ckpt)]):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
-        assert len(err.splitlines()) == 1 and "blip" in err and "supported: align, vision-text-dual-encoder" in err, err
+        assert len(err.splitlines()) == 1 and "blip" in err and "supported: align, altclip, vision-text-dual-encoder" in err, err
         assert "Traceback" not in err
 
 
@@ -79,7 +79,7 @@ def test_nested_model_types_are_checked(ckpt):
 
 def test_a_config_without_model_type_is_refused_by_auto_but_read_by_the_family(ckpt):
     _edit_json(ckpt / "config.json", lambda c: c.pop("model_type"))
-    with pytest.raises(ConfigError, match="no 'model_type'.*supported: align, vision-text-dual-encoder"):
+    with pytest.raises(ConfigError, match="no 'model_type'.*supported: align, altclip, vision-text-dual-encoder"):
         AutoModel.from_pretrained(str(ckpt))
     assert type(refalign.AlignModel.from_pretrained(str(ckpt))) is refalign.AlignModel
 

@@ -1,0 +1,195 @@
+"""AltCLIPModel (refalign.models.altclip) against transformers' AltCLIPModel.
+
+Two checkpoints written by transformers' save_pretrained at test time, random weights with LayerNorms, biases, tokens
+and logit_scale moved off their init values:
+  * "small": a 2-layer CLIP vision tower and a 2-layer XLM-R, for the many cheap checks;
+  * "full":  BAAI/AltCLIP's real dimensions (CLIP ViT-L/14 at 224 + XLM-R-large, 24 + 24 layers, projection 768)
+             with a reduced vocabulary, ~2.5 GB.
+Every hidden state of both towers, pooled outputs, embeddings, logits and the loss: float64 vs transformers' float64
+sdpa path (<= 1e-9 relative), float32 vs float32 (<= 1e-4).
+"""
+from __future__ import annotations
+
+import gc
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from helpers import rel_err, to_numpy
+from test_vtde_towers import _perturb
+
+import refalign
+from refalign.errors import ConfigError
+
+TOL = {"float64": 1e-9, "float32": 1e-4}
+FULL_VOCAB = 32002          # a reduced vocabulary (XLM-R-large has 250,002) keeps the file near 2.5 GB
+
+
+def _write(torch, directory, text: dict, vision: dict, projection_dim: int, seed: int) -> str:
+    import transformers
+    cfg = transformers.AltCLIPConfig(text_config=text, vision_config=vision, projection_dim=projection_dim)
+    torch.manual_seed(seed)
+    model = transformers.AltCLIPModel(cfg).eval()
+    _perturb(torch, model, seed=seed + 1)
+    with torch.no_grad():
+        model.logit_scale.fill_(2.3)
+    model.save_pretrained(str(directory))
+    del model
+    gc.collect()
+    return str(directory)
+
+
+@pytest.fixture(scope="module")
+def small_dir(torch, tmp_path_factory) -> str:
+    text = dict(vocab_size=1000, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
+                project_dim=48, layer_norm_eps=1e-5)
+    vision = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, image_size=56,
+                  patch_size=14)
+    return _write(torch, tmp_path_factory.mktemp("altclip-small"), text, vision, 40, seed=50)
+
+
+@pytest.fixture(scope="module")
+def full_dir_altclip(torch, tmp_path_factory) -> str:
+    text = dict(vocab_size=FULL_VOCAB)       # every other field: AltCLIPTextConfig's defaults, XLM-R-large
+    vision = dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+                  patch_size=14, image_size=224)
+    d = _write(torch, tmp_path_factory.mktemp("altclip-full"), text, vision, 768, seed=60)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _inputs(dtype: str, vocab: int, image_size: int, n: int = 3):
+    rng = np.random.default_rng(12)
+    ids = rng.integers(4, vocab - 1, size=(n, 12))
+    ids[:, 0], ids[:, -1] = 0, 2                        # <s> ... </s>
+    mask = np.ones_like(ids)
+    ids[1, 6], ids[1, 7:], mask[1, 7:] = 2, 1, 0        # a shorter caption padded with <pad> = 1
+    pixels = rng.standard_normal((n, 3, image_size, image_size)).astype(dtype)
+    return ids, mask, pixels
+
+
+def _check_forward(torch, directory: str, dtype: str, n: int = 3) -> float:
+    """Every output of refalign's forward vs transformers' (same inputs); returns the worst relative error."""
+    import transformers
+    ours = refalign.AutoModel.from_pretrained(directory, dtype=np.dtype(dtype))
+    assert type(ours).__name__ == "AltCLIPModel"
+    cfg = ours.config
+    ids, mask, pixels = _inputs(dtype, cfg.text_config.vocab_size, cfg.vision_config.image_size, n)
+    out = ours(input_ids=ids, attention_mask=mask, pixel_values=pixels, return_loss=True, output_hidden_states=True)
+    feats_t, feats_i = ours.get_text_features(ids, mask), ours.get_image_features(pixels)
+    del ours
+    gc.collect()
+    theirs = transformers.AltCLIPModel.from_pretrained(directory, attn_implementation="sdpa").eval()
+    theirs = theirs.double() if dtype == "float64" else theirs
+    t_ids, t_mask, t_px = (torch.from_numpy(a) for a in (ids, mask, pixels))
+    with torch.no_grad():
+        ref = theirs(input_ids=t_ids, attention_mask=t_mask, pixel_values=t_px, return_loss=True,
+                     output_hidden_states=True)
+        ref_t = theirs.get_text_features(input_ids=t_ids, attention_mask=t_mask)
+        ref_i = theirs.get_image_features(pixel_values=t_px)
+    del theirs
+    gc.collect()
+    tol, worst = TOL[dtype], 0.0
+
+    def check(a, b, what):
+        nonlocal worst
+        err = rel_err(a, to_numpy(b))
+        worst = max(worst, err)
+        assert err <= tol, f"{what}: {err:.3g}"
+
+    layers = {"text_model_output": cfg.text_config.num_hidden_layers,
+              "vision_model_output": cfg.vision_config.num_hidden_layers}
+    for tower in layers:
+        a, b = getattr(out, tower), getattr(ref, tower)
+        assert len(a.hidden_states) == len(b.hidden_states) == layers[tower] + 1, tower
+        for i, (x, y) in enumerate(zip(a.hidden_states, b.hidden_states)):
+            check(x, y, f"{tower}.hidden_states[{i}]")
+        assert a.last_hidden_state.shape == tuple(b.last_hidden_state.shape), tower
+        check(a.last_hidden_state, b.last_hidden_state, f"{tower}.last_hidden_state")
+        check(a.pooler_output, b.pooler_output, f"{tower}.pooler_output")
+    for field in ("text_embeds", "image_embeds", "logits_per_text", "logits_per_image", "loss"):
+        check(getattr(out, field), getattr(ref, field), field)
+    check(feats_t, getattr(ref_t, "pooler_output", ref_t), "get_text_features")
+    check(feats_i, getattr(ref_i, "pooler_output", ref_i), "get_image_features")
+    return worst
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_small_forward_matches_transformers(torch, small_dir, dtype):
+    _check_forward(torch, small_dir, dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_full_size_forward_matches_transformers(torch, full_dir_altclip, dtype):
+    """BAAI/AltCLIP's dimensions, 24 + 24 layers: every hidden state, both dtypes (the float64 models of both
+    libraries are never in memory at the same time)."""
+    cfg = json.load(open(os.path.join(full_dir_altclip, "config.json")))
+    assert cfg["text_config"]["num_hidden_layers"] == cfg["vision_config"]["num_hidden_layers"] == 24
+    assert cfg["text_config"]["hidden_size"] == cfg["vision_config"]["hidden_size"] == 1024
+    _check_forward(torch, full_dir_altclip, dtype, n=2)
+
+
+def test_text_tower_output_is_the_projected_sequence(small_dir):
+    """last_hidden_state is transformation(pre_LN(encoder output)) over every token (project_dim wide), the pooled
+    output its <s> row; the hidden states are the encoder's (hidden_size wide)."""
+    from refalign.ops import layer_norm, linear
+    model = refalign.AutoModel.from_pretrained(small_dir, dtype=np.float64)
+    ids, mask, _ = _inputs("float64", 1000, 56)
+    out = model.text_model(ids, mask, output_hidden_states=True)
+    p = model.params
+    want = linear(layer_norm(out.hidden_states[-1], p["text_model.pre_LN.weight"], p["text_model.pre_LN.bias"], 1e-5),
+                  p["text_model.transformation.weight"], p["text_model.transformation.bias"])
+    assert out.last_hidden_state.shape == (3, 12, 48) and out.hidden_states[0].shape == (3, 12, 64)
+    np.testing.assert_array_equal(out.last_hidden_state, want)
+    np.testing.assert_array_equal(out.pooler_output, want[:, 0])
+    assert out.projection_state is None
+
+
+def test_both_layer_spellings_load(small_dir, tmp_path):
+    """Hub checkpoints name vision layers encoder.layers.N (transformers 5 writes encoder.layer.N for both towers)."""
+    from safetensors.numpy import load_file, save_file
+    state = load_file(os.path.join(small_dir, "model.safetensors"))
+    assert any(".encoder.layer." in k for k in state if k.startswith("vision_model."))
+    renamed = {k.replace("vision_model.encoder.layer.", "vision_model.encoder.layers."): v for k, v in state.items()}
+    shutil.copytree(small_dir, tmp_path / "hub")
+    save_file(renamed, str(tmp_path / "hub" / "model.safetensors"), metadata={"format": "pt"})
+    a = refalign.AutoModel.from_pretrained(str(tmp_path / "hub"))
+    b = refalign.AutoModel.from_pretrained(small_dir)
+    assert set(a.params) == set(b.params) and all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
+
+
+def test_legacy_config_dicts_follow_transformers(torch, small_dir, tmp_path):
+    """Old AltCLIP config.json files carry text_config_dict / vision_config_dict: transformers reads them over
+    text_config / vision_config, filling what they omit with the section's defaults."""
+    import transformers
+    d = tmp_path / "legacy"
+    shutil.copytree(small_dir, d)
+    cfg = json.load(open(d / "config.json"))
+    cfg["text_config_dict"] = {k: cfg["text_config"][k] for k in ("vocab_size", "hidden_size", "num_hidden_layers",
+                                                                    "num_attention_heads", "intermediate_size",
+                                                                    "project_dim")}
+    cfg["text_config"]["layer_norm_eps"] = 0.25          # overridden by the default 1e-5, as in transformers
+    cfg["vision_config_dict"] = dict(cfg["vision_config"], hidden_act="gelu")
+    json.dump(cfg, open(d / "config.json", "w"))
+    theirs = transformers.AltCLIPConfig.from_pretrained(str(d))
+    ours = refalign.AutoConfig.from_pretrained(str(d))
+    assert ours.text_config.layer_norm_eps == theirs.text_config.layer_norm_eps == 1e-5
+    assert ours.vision_config.hidden_act == theirs.vision_config.hidden_act == "gelu"
+    assert ours.text_config.hidden_size == theirs.text_config.hidden_size == 64
+
+
+def test_config_errors_name_the_key(small_dir, tmp_path):
+    d = tmp_path / "bad"
+    shutil.copytree(small_dir, d)
+    cfg = json.load(open(d / "config.json"))
+    cfg["text_config"]["project_dim"] = 0
+    json.dump(cfg, open(d / "config.json", "w"))
+    with pytest.raises(ConfigError, match="text_config.project_dim"):
+        refalign.AutoModel.from_pretrained(str(d))
+    cfg["text_config"]["project_dim"] = 32           # the weights say 48
+    json.dump(cfg, open(d / "config.json", "w"))
+    with pytest.raises(Exception, match="transformation.weight"):
+        refalign.AutoModel.from_pretrained(str(d))
