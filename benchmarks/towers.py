@@ -5,8 +5,9 @@
 Every measurement starts two worker processes (benchmarks/tower_worker.py): refalign's, which never imports torch
 (as a user's would not), and transformers'. Both load the same checkpoint and warm up; then calls alternate between
 them (the order flips every round) with an idle gap after each call, so both see the same machine state and neither
-runs while the other does. Reported: the median seconds of each and the range of the per-round ratios
-refalign / torch (below 1: refalign is faster). --throughput adds batches of 8 and 32 (items/s).
+runs while the other does. Reported: the median seconds of each and the interquartile range of the
+per-round ratios refalign / torch (below 1: refalign is faster; a single round hit by a hiccup of the machine does
+not move it). --throughput adds batches of 8 and 32 (items/s).
 
 Checkpoints are full-size, random weights (speed does not depend on the values), written once into
 ~/.cache/refalign-bench/ (ALIGN by tools/make_checkpoint.py; VTDE and AltCLIP by transformers, in a subprocess).
@@ -131,7 +132,8 @@ def measure(model_dir: str, task: str, batch: int, seq_len: int, repeats: int, g
         ours.close()
         theirs.close()
     ratios = sorted(x / y for x, y in zip(a, b))
-    return statistics.median(a), statistics.median(b), ratios
+    q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
+    return statistics.median(a), statistics.median(b), (q1, q3)
 
 
 def main(argv=None) -> int:
@@ -157,7 +159,7 @@ def main(argv=None) -> int:
             print(f"{what:<58} refalign {ours * 1e3:8.1f} ms  torch {theirs * 1e3:8.1f} ms  "
                   f"ratio {ours / theirs:.2f} ({ratios[0]:.2f}–{ratios[-1]:.2f})", flush=True)
     print()
-    print("| tower | refalign | torch | ratio (median; range over rounds) | throughput refalign / torch |")
+    print("| tower | refalign | torch | ratio (median; interquartile range over rounds) | throughput refalign / torch |")
     print("|---|---|---|---|---|")
     for what, ours, theirs, ratios, n, unit in rows:
         print(f"| {what} | {ours * 1e3:,.0f} ms | {theirs * 1e3:,.0f} ms | {ours / theirs:.2f} "
