@@ -193,3 +193,49 @@ def test_config_errors_name_the_key(small_dir, tmp_path):
     json.dump(cfg, open(d / "config.json", "w"))
     with pytest.raises(Exception, match="transformation.weight"):
         refalign.AutoModel.from_pretrained(str(d))
+
+
+# ----------------------------------------------------------------------------------------------- committed goldens
+ALTCLIP_GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden", "tiny-altclip-{}.safetensors")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_refalign_matches_transformers_goldens(dtype):
+    """refalign on the bundled tiny AltCLIP, fed the golden's own inputs, against transformers' intermediates
+    (tools/make_goldens.py) at the suggested tolerances; runs without torch."""
+    from refalign.golden import compare, read_golden
+    from refalign.models.projected import tensors_from_outputs
+    golden, meta = read_golden(ALTCLIP_GOLDEN.format(dtype))
+    assert meta["model_type"] == "altclip" and meta["producer"].startswith("transformers ")
+    model = refalign.AutoModel.from_pretrained("tiny-altclip", dtype=np.dtype(dtype))
+    inputs = {name.split(".", 1)[1]: golden[name] for name in model.golden.inputs}
+    assert (inputs["input_ids"] == 1).any()                                    # a padded caption is in it
+    out = model(**inputs, return_loss=True, output_hidden_states=True)
+    result = compare((golden, meta), tensors_from_outputs(out, None, inputs, np.dtype(dtype)))
+    assert result.ok, result.format()
+    assert len(result.reports) == 18 and all(r.status == "OK" for r in result.reports)
+
+
+def test_hub_era_pytorch_model_bin_converts_and_loads(torch, small_dir, tmp_path):
+    """BAAI/AltCLIP ships only pytorch_model.bin, saved by transformers 4: text layers encoder.layer.N, vision layers
+    encoder.layers.N, position_ids buffers. `refalign convert` writes model.safetensors without torch, and the model
+    loads with the same weights (and without conversion, straight from the .bin, too)."""
+    from safetensors.numpy import load_file
+    from refalign.cli import main
+    state = load_file(os.path.join(small_dir, "model.safetensors"))
+    hub = {k.replace("vision_model.encoder.layer.", "vision_model.encoder.layers."): torch.from_numpy(v)
+           for k, v in state.items()}
+    hub["text_model.roberta.embeddings.position_ids"] = torch.arange(514)[None]
+    hub["vision_model.embeddings.position_ids"] = torch.arange(5)[None]
+    d = tmp_path / "hub"
+    d.mkdir()
+    shutil.copy(os.path.join(small_dir, "config.json"), d / "config.json")
+    torch.save(hub, d / "pytorch_model.bin")
+    from_bin = refalign.AutoModel.from_pretrained(str(d))
+    assert main(["convert", str(d)]) == 0
+    assert os.path.isfile(d / "model.safetensors")
+    converted = refalign.AutoModel.from_pretrained(str(d / "model.safetensors"))
+    reference = refalign.AutoModel.from_pretrained(small_dir)
+    for model in (from_bin, converted):
+        assert set(model.params) == set(reference.params)
+        assert all(np.array_equal(model.params[k], reference.params[k]) for k in reference.params)

@@ -1,8 +1,14 @@
 """Write the committed golden files from transformers (torch + transformers needed; tools only).
 
-    python tools/make_goldens.py            # (re)write tests/golden/tiny-float64.safetensors and tiny-float32...
+    python tools/make_goldens.py            # (re)write tests/golden/{tiny,tiny-altclip}-{float64,float32}.safetensors
     python tools/make_goldens.py --check    # regenerate in a temp dir, compare with the committed files; exit 1
                                             # on any difference (CI runs this where torch is installed)
+
+One pair of files per bundled tiny checkpoint: "tiny" (ALIGN, described below) and "tiny-altclip" (AltCLIP: the same
+three photos, captions in English, French and Chinese padded to the longest, transformers' AltCLIPModel with its
+default sdpa attention -- float64 throughout in the float64 run -- and its processor with the PIL backend).
+
+ALIGN:
 
 Inputs (fixed): three real photos from scikit-image's data directory and one real caption for each, text i
 describing image i, so the contrastive loss (which pairs text i with image i) is defined:
@@ -42,8 +48,11 @@ sys.path.insert(0, ROOT)
 from refalign.golden import (GOLDEN_FORMAT, compare, file_sha256, read_golden, suggested_tolerances,  # noqa: E402
                              write_golden)
 from refalign.models.align import tensors_from_outputs  # noqa: E402
+from refalign.models.projected import tensors_from_outputs as projected_tensors  # noqa: E402
 
 TINY_DIR = os.path.join(ROOT, "weights", "tiny")
+ALTCLIP_DIR = os.path.join(ROOT, "weights", "tiny-altclip")
+ALTCLIP_TEXTS = ("a photo of a cat", "Une tasse de café ☕", "一张宇航员的照片")   # en, fr, zh
 GOLDEN_DIR = os.path.join(ROOT, "tests", "golden")
 IMAGES = ("chelsea.png", "coffee.png", "astronaut.png")
 TEXTS = ("a photo of a cat", "Une tasse de café ☕", "宇宙飛行士の写真")
@@ -57,8 +66,8 @@ CHECKED_METADATA = ("format", "order", "dtype", "weights", "weights_sha256", "co
                     "seed", "attention")
 
 
-def golden_path(directory: str, dtype: str) -> str:
-    return os.path.join(directory, f"tiny-{dtype}.safetensors")
+def golden_path(directory: str, dtype: str, family: str = "tiny") -> str:
+    return os.path.join(directory, f"{family}-{dtype}.safetensors")
 
 
 def photo_paths() -> list[str]:
@@ -182,13 +191,72 @@ def run_transformers(dtype: str) -> tuple[dict, dict]:
     return tensors, metadata
 
 
+def run_transformers_altclip(dtype: str) -> tuple[dict, dict]:
+    """Every intermediate of transformers' AltCLIPModel (weights/tiny-altclip) on the fixed inputs, and metadata."""
+    import skimage
+    import torch
+    import transformers
+    from PIL import Image
+    torch.set_num_threads(2)
+    processor = transformers.AltCLIPProcessor(
+        image_processor=transformers.CLIPImageProcessorPil.from_pretrained(ALTCLIP_DIR),
+        tokenizer=transformers.XLMRobertaTokenizer.from_pretrained(ALTCLIP_DIR))
+    model = transformers.AltCLIPModel.from_pretrained(ALTCLIP_DIR, dtype=getattr(torch, dtype),
+                                                      attn_implementation="sdpa").eval()
+    images = [Image.open(p).convert("RGB") for p in photo_paths()]
+    inputs = processor(text=list(ALTCLIP_TEXTS), images=images, padding=True, return_tensors="pt")
+    if inputs["pixel_values"].dtype != torch.float32:
+        raise SystemExit(f"transformers' processor returned {inputs['pixel_values'].dtype} pixels, expected float32")
+    inputs["pixel_values"] = inputs["pixel_values"].to(getattr(torch, dtype))
+    with torch.no_grad():
+        out = model(**inputs, return_loss=True, output_hidden_states=True)
+    tensors = projected_tensors(out, None, {k: v.numpy() for k, v in inputs.items()}, np.dtype(dtype))
+    ip, tok = processor.image_processor, processor.tokenizer
+    with open(os.path.join(ALTCLIP_DIR, "config.json"), encoding="utf-8") as f:
+        config = json.load(f)
+    with open(os.path.join(ALTCLIP_DIR, "MADE_BY.json"), encoding="utf-8") as f:
+        made_by = json.load(f)
+    metadata = {
+        "producer": f"transformers {transformers.__version__} / torch {torch.__version__}",
+        "tool": "tools/make_goldens.py",
+        "model_type": "altclip",
+        "dtype": dtype,
+        "weights": "tiny-altclip",
+        "weights_sha256": file_sha256(os.path.join(ALTCLIP_DIR, "model.safetensors")),
+        "config": config,
+        "preprocessing": {
+            "image_processor_backend": type(ip).__name__,
+            "image_processor": json.loads(ip.to_json_string()),
+            "pixel_values_from_processor": "float32 (cast to the golden dtype for the model)",
+            "tokenizer_class": type(tok).__name__,
+            "tokenizer_backend": "tokenizers (fast)" if tok.is_fast else "python",
+            "padding": "longest",
+        },
+        "inputs": {"images": list(IMAGES), "image_source": "scikit-image data directory",
+                   "texts": list(ALTCLIP_TEXTS), "pairs": "text i describes image i (the loss's targets)"},
+        "seed": f"{made_by['seed']} (weights/tiny-altclip made by {made_by['tool']}; the forward pass is "
+                "deterministic)",
+        "attention": "sdpa (torch scaled_dot_product_attention; float64 softmax in the float64 run)",
+        "tolerances": suggested_tolerances(tensors, dtype),
+        "transformers_version": transformers.__version__,
+        "torch_version": torch.__version__,
+        "scikit_image_version": skimage.__version__,
+    }
+    return tensors, metadata
+
+
+# family (the golden files' prefix) -> the function that runs transformers on its bundled checkpoint
+FAMILIES = {"tiny": run_transformers, "tiny-altclip": run_transformers_altclip}
+
+
 def generate(out_dir: str = GOLDEN_DIR) -> list[str]:
     paths = []
-    for dtype in DTYPES:
-        tensors, metadata = run_transformers(dtype)
-        path = golden_path(out_dir, dtype)
-        write_golden(path, tensors, metadata)
-        paths.append(path)
+    for family, run in FAMILIES.items():
+        for dtype in DTYPES:
+            tensors, metadata = run(dtype)
+            path = golden_path(out_dir, dtype, family)
+            write_golden(path, tensors, metadata)
+            paths.append(path)
     return paths
 
 
@@ -211,8 +279,8 @@ def check(committed_dir: str = GOLDEN_DIR, regenerated_dir: str | None = None) -
             generate(tmp)
         else:
             tmp = regenerated_dir
-        for dtype in DTYPES:
-            committed, fresh = golden_path(committed_dir, dtype), golden_path(tmp, dtype)
+        for family, dtype in ((f, d) for f in FAMILIES for d in DTYPES):
+            committed, fresh = golden_path(committed_dir, dtype, family), golden_path(tmp, dtype, family)
             old_t, old_m = read_golden(committed)
             new_t, new_m = read_golden(fresh)
             if old_m.get("producer") != new_m.get("producer"):

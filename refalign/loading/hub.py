@@ -26,9 +26,22 @@ SETTINGS_FILES = ("config.json", "tokenizer_config.json", "special_tokens_map.js
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
-def _tiny_candidates() -> list[str]:
+# The bundled tiny checkpoints: name -> (package-data folder inside refalign/, the repository's weights/ folder).
+# pyproject.toml ships each weights/<folder> as refalign/<package folder>, so the names resolve after `pip install .`
+BUNDLED = {
+    "tiny": ("_tiny", "tiny"),                          # ALIGN
+    "tiny-altclip": ("_tiny_altclip", "tiny-altclip"),  # AltCLIP
+}
+
+
+def _bundled_candidates(name: str) -> list[str]:
     # the package-data copy (non-editable installs) first, then the repository's folder
-    return [os.path.join(PACKAGE_DIR, "_tiny"), os.path.join(REPO_DIR, "weights", "tiny")]
+    package_dir, weights_dir = BUNDLED[name]
+    return [os.path.join(PACKAGE_DIR, package_dir), os.path.join(REPO_DIR, "weights", weights_dir)]
+
+
+def _tiny_candidates() -> list[str]:
+    return [c for name in BUNDLED for c in _bundled_candidates(name)]
 
 
 def _is_checkpoint_dir(path: str) -> bool:
@@ -106,11 +119,11 @@ def resolve_weights(name_or_path=None) -> str:
     if os.path.exists(name):
         return name
     looked: list[str] = [f"path: {os.path.abspath(name)} (absent)"]
-    if name == "tiny":
-        for cand in _tiny_candidates():
+    if name in BUNDLED:
+        for cand in _bundled_candidates(name):
             if _is_checkpoint_dir(cand):
                 return cand
-            looked.append(f"bundled tiny checkpoint: {cand} (absent)")
+            looked.append(f"bundled {name} checkpoint: {cand} (absent)")
     elif _REPO_ID.match(name):
         found = _from_hf_cache(name, looked)
         if found:
@@ -147,8 +160,8 @@ def _weights_digest(folder: str) -> str | None:
 
 
 def is_bundled_tiny(path) -> bool:
-    """True when `path` (a folder or a file in it) is the bundled tiny checkpoint with random weights,
-    or a copy of it (same model.safetensors)."""
+    """True when `path` (a folder or a file in it) is one of the bundled tiny checkpoints (random weights), or a
+    copy of one (same model.safetensors)."""
     folder = os.fspath(path)
     if not os.path.isdir(folder):
         folder = os.path.dirname(os.path.abspath(folder))
