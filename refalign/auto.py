@@ -35,10 +35,13 @@ TOKENIZERS = {
     "BertTokenizerFast": "refalign.tokenizers:BertTokenizer",
     "RobertaTokenizer": "refalign.tokenizers:RobertaTokenizer",
     "RobertaTokenizerFast": "refalign.tokenizers:RobertaTokenizer",
+    "XLMRobertaTokenizer": "refalign.tokenizers:XLMRobertaTokenizer",
+    "XLMRobertaTokenizerFast": "refalign.tokenizers:XLMRobertaTokenizer",
 }
-# without a tokenizer_class: the first file present decides (a tokenizer.json must then hold RoBERTa's pipeline)
+# without a tokenizer_class: the first file present decides; a tokenizer.json alone by its model's type
 TOKENIZER_FILES = (("vocab.txt", "BertTokenizer"), ("vocab.json", "RobertaTokenizer"),
-                   ("tokenizer.json", "RobertaTokenizer"))
+                   ("sentencepiece.bpe.model", "XLMRobertaTokenizer"), ("tokenizer.json", None))
+TOKENIZER_JSON_MODELS = {"BPE": "RobertaTokenizer", "Unigram": "XLMRobertaTokenizer"}   # tokenizer.json's model.type
 # preprocessor_config.json's image_processor_type -> "module:class"
 IMAGE_PROCESSORS = {
     "EfficientNetImageProcessor": "refalign.image_processors:EfficientNetImageProcessor",
@@ -127,6 +130,17 @@ class AutoModel:
         return model_class(model_type_of(path)).from_pretrained(path, dtype=dtype)
 
 
+def _tokenizer_json_class(path: str) -> str:
+    """The tokenizer class a tokenizer.json implies by its model type (BPE: RoBERTa's, Unigram: XLM-R's)."""
+    data = read_config_json(path)
+    model_type = data.get("model", {}).get("type") if isinstance(data, dict) and isinstance(data.get("model"), dict) \
+        else None
+    if model_type not in TOKENIZER_JSON_MODELS:
+        raise UnsupportedModelError(f"{path}: model.type {model_type!r} is not supported without a tokenizer_class "
+                                    f"(supported: {', '.join(sorted(TOKENIZER_JSON_MODELS))})")
+    return TOKENIZER_JSON_MODELS[model_type]
+
+
 class AutoTokenizer:
     @staticmethod
     def from_pretrained(name_or_path=None, **overrides):
@@ -138,10 +152,11 @@ class AutoTokenizer:
             settings = read_config_json(settings_file)
             name = settings.get("tokenizer_class") if isinstance(settings, dict) else None
         if name is None:
-            name = next((cls for file, cls in TOKENIZER_FILES if os.path.isfile(os.path.join(directory, file))), None)
-            if name is None:
+            file = next((f for f, _ in TOKENIZER_FILES if os.path.isfile(os.path.join(directory, f))), None)
+            if file is None:
                 raise WeightsNotFoundError(f"{directory}: no tokenizer files (looked for tokenizer_config.json's "
                                            f"tokenizer_class and {', '.join(f for f, _ in TOKENIZER_FILES)})")
+            name = dict(TOKENIZER_FILES)[file] or _tokenizer_json_class(os.path.join(directory, file))
         if name not in TOKENIZERS:
             raise _unsupported("tokenizer_class", name, TOKENIZERS, settings_file)
         return _load(TOKENIZERS[name]).from_pretrained(directory, **overrides)

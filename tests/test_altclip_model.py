@@ -4,7 +4,8 @@ Two checkpoints written by transformers' save_pretrained at test time, random we
 and logit_scale moved off their init values:
   * "small": a 2-layer CLIP vision tower and a 2-layer XLM-R, for the many cheap checks;
   * "full":  BAAI/AltCLIP's real dimensions (CLIP ViT-L/14 at 224 + XLM-R-large, 24 + 24 layers, projection 768)
-             with a reduced vocabulary, ~2.5 GB.
+             with the vocabulary of the 32,000-piece unigram test tokenizer, ~2.6 GB; its inputs are that
+             tokenizer's ids for real multilingual captions.
 Every hidden state of both towers, pooled outputs, embeddings, logits and the loss: float64 vs transformers' float64
 sdpa path (<= 1e-9 relative), float32 vs float32 (<= 1e-4).
 """
@@ -23,9 +24,13 @@ from test_vtde_towers import _perturb
 
 import refalign
 from refalign.errors import ConfigError
+from refalign.loading.hub import resolve_weights
 
 TOL = {"float64": 1e-9, "float32": 1e-4}
-FULL_VOCAB = 32002          # a reduced vocabulary (XLM-R-large has 250,002) keeps the file near 2.5 GB
+# a reduced vocabulary (XLM-R-large has 250,002) keeps the file near 2.5 GB: that of the 32,000-piece unigram fixture
+UNIGRAM_FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "tokenizer", "unigram")
+with open(os.path.join(UNIGRAM_FIXTURE, "tokenizer.json"), encoding="utf-8") as _f:
+    FULL_VOCAB = len(json.load(_f)["model"]["vocab"])
 
 
 def _write(torch, directory, text: dict, vision: dict, projection_dim: int, seed: int) -> str:
@@ -61,7 +66,20 @@ def full_dir_altclip(torch, tmp_path_factory) -> str:
     shutil.rmtree(d, ignore_errors=True)
 
 
+def _caption_ids(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Real captions in four languages through the unigram fixture (refalign's tokenizer), padded to the longest."""
+    tok = refalign.AutoTokenizer.from_pretrained(UNIGRAM_FIXTURE)
+    captions = ["a photo of a cat sleeping on a sofa", "une tasse de café", "一张宇航员的照片", "猫の写真"][:n]
+    enc = tok(captions, padding=True)
+    assert (enc["attention_mask"] == 0).any()
+    return enc["input_ids"], enc["attention_mask"]
+
+
 def _inputs(dtype: str, vocab: int, image_size: int, n: int = 3):
+    if vocab == FULL_VOCAB:
+        ids, mask = _caption_ids(n)
+        pixels = np.random.default_rng(12).standard_normal((n, 3, image_size, image_size)).astype(dtype)
+        return ids, mask, pixels
     rng = np.random.default_rng(12)
     ids = rng.integers(4, vocab - 1, size=(n, 12))
     ids[:, 0], ids[:, -1] = 0, 2                        # <s> ... </s>
@@ -119,7 +137,7 @@ def _check_forward(torch, directory: str, dtype: str, n: int = 3) -> float:
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_small_forward_matches_transformers(torch, small_dir, dtype):
-    _check_forward(torch, small_dir, dtype)
+    print(f"AltCLIP small, {dtype}: worst relative error {_check_forward(torch, small_dir, dtype):.2e}")
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -129,7 +147,8 @@ def test_full_size_forward_matches_transformers(torch, full_dir_altclip, dtype):
     cfg = json.load(open(os.path.join(full_dir_altclip, "config.json")))
     assert cfg["text_config"]["num_hidden_layers"] == cfg["vision_config"]["num_hidden_layers"] == 24
     assert cfg["text_config"]["hidden_size"] == cfg["vision_config"]["hidden_size"] == 1024
-    _check_forward(torch, full_dir_altclip, dtype, n=2)
+    worst = _check_forward(torch, full_dir_altclip, dtype, n=2)
+    print(f"AltCLIP full size, {dtype}: worst relative error {worst:.2e}")
 
 
 def test_text_tower_output_is_the_projected_sequence(small_dir):
@@ -239,3 +258,76 @@ def test_hub_era_pytorch_model_bin_converts_and_loads(torch, small_dir, tmp_path
     for model in (from_bin, converted):
         assert set(model.params) == set(reference.params)
         assert all(np.array_equal(model.params[k], reference.params[k]) for k in reference.params)
+
+
+# ----------------------------------------------------------------------------------------------- as a user
+LABELS = {"en": ["cat", "cup of coffee", "astronaut"], "fr": ["chat", "tasse de café", "astronaute"],
+          "zh": ["猫", "一杯咖啡", "宇航员"], "ja": ["猫", "コーヒー", "宇宙飛行士"]}
+
+
+def test_similarity_matches_transformers_pipeline(torch, photos):
+    """refalign.classify on the bundled tiny AltCLIP equals transformers' zero-shot pipeline (AltCLIPModel,
+    XLMRobertaTokenizer, CLIPImageProcessorPil) on real photos, with labels in English, French, Chinese, Japanese."""
+    import transformers
+    from PIL import Image
+    d = resolve_weights("tiny-altclip")
+    assert type(refalign.AutoProcessor.from_pretrained(d)).__name__ == "AltCLIPProcessor"
+    assert type(refalign.AutoTokenizer.from_pretrained(d)).__name__ == "XLMRobertaTokenizer"
+    model = transformers.AltCLIPModel.from_pretrained(d).eval()
+    pipe = transformers.pipeline("zero-shot-image-classification", model=model,
+                                 tokenizer=transformers.XLMRobertaTokenizer.from_pretrained(d),
+                                 image_processor=transformers.CLIPImageProcessorPil.from_pretrained(d))
+    for language, labels in LABELS.items():
+        for name in ("chelsea", "coffee", "astronaut"):
+            ref = {r["label"]: r["score"] for r in pipe(Image.open(photos[name]), candidate_labels=labels)}
+            ours = {r["label"]: r["score"] for r in refalign.classify(photos[name], labels, model="tiny-altclip")}
+            assert set(ours) == set(ref)
+            assert max(abs(ours[k] - ref[k]) for k in ref) <= 1e-4, (language, name, ours, ref)
+
+
+def test_similarity_scores_match_transformers_logits(torch, photos):
+    """Captions of unequal length in four languages (AltCLIPProcessor pads nothing by default: refalign pads the
+    batch to its longest caption, as transformers needs padding=True for it)."""
+    import transformers
+    from PIL import Image
+    d = resolve_weights("tiny-altclip")
+    texts = ["a photo of a cat", "une photo d'un chat", "一张猫的照片", "猫の写真", "a cup of coffee on a table"]
+    images = [photos["chelsea"], photos["coffee"]]
+    scores = refalign.similarity_scores(images, texts, model="tiny-altclip")
+    proc = transformers.AltCLIPProcessor(image_processor=transformers.CLIPImageProcessorPil.from_pretrained(d),
+                                         tokenizer=transformers.XLMRobertaTokenizer.from_pretrained(d))
+    inputs = proc(text=texts, images=[Image.open(p).convert("RGB") for p in images], padding=True,
+                  return_tensors="pt")
+    with torch.no_grad():
+        ref = transformers.AltCLIPModel.from_pretrained(d).eval()(**inputs).logits_per_image.numpy()
+    assert np.abs(scores["logits"] - ref).max() <= 1e-4 * np.abs(ref).max()
+
+
+def test_the_commands_work_for_altclip(photos, tmp_path, capsys):
+    from refalign.cli import main
+    assert main(["info", "tiny-altclip"]) == 0
+    info = capsys.readouterr().out
+    assert "XLM-R 2 layers, hidden 64 -> 48" in info and "CLIP-vision 2 layers" in info, info
+    assert "XLMRobertaTokenizer" in info and "CLIPImageProcessor" in info and "result: ok" in info, info
+    assert main(["similarity", photos["chelsea"], "a cat", "un chat", "一只猫", "-w", "tiny-altclip", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert abs(sum(s["probability"] for s in doc["scores"]) - 1) < 1e-6 and doc["random_weights"] is True
+    out = tmp_path / "g.safetensors"
+    assert main(["golden", "--image", photos["chelsea"], photos["coffee"], "--text", "a cat", "une tasse de café",
+                 "--out", str(out), "-w", "tiny-altclip", "--dtype", "float64"]) == 0
+    from refalign.golden import read_golden
+    tensors, meta = read_golden(out)
+    assert meta["model_type"] == "altclip" and "loss" in tensors
+    assert tensors["text.last_hidden_state"].shape[-1] == 48 and tensors["text.hidden_states.00"].shape[-1] == 64
+    assert main(["compare", str(out), str(out)]) == 0
+    capsys.readouterr()
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a cat\nune tasse de café\n一只猫\n", encoding="utf-8")
+    emb = tmp_path / "e.npy"
+    assert main(["embed", "--texts-file", str(texts), "--out", str(emb), "-w", "tiny-altclip"]) == 0
+    model = refalign.AutoModel.from_pretrained("tiny-altclip")
+    tok = refalign.AutoTokenizer.from_pretrained("tiny-altclip")
+    enc = tok(["a cat", "une tasse de café", "一只猫"], padding=True)
+    want = model.get_text_features(enc["input_ids"], enc["attention_mask"])
+    got = np.load(emb)                                   # unnormalised features, as get_text_features gives them
+    assert got.shape == (3, 40) and np.abs(got - want).max() <= 1e-5 * np.abs(want).max()

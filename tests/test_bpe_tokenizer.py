@@ -556,9 +556,9 @@ def test_missing_files_and_bad_config(tmp_path):
 
 
 def test_word_cache_is_bounded(tok, monkeypatch):
-    import refalign.tokenizers.bpe as bpe
+    import refalign.tokenizers.files as files
     t = RobertaTokenizer.from_pretrained(FIXTURE)
-    monkeypatch.setattr(bpe, "WORD_CACHE_SIZE", 50)
+    monkeypatch.setattr(files, "WORD_CACHE_SIZE", 50)
     words = [f" zq{i}xv" for i in range(400)]
     first = [t._encode(w) for w in words]
     assert len(t._cache) <= 50

@@ -19,6 +19,7 @@ CHECK = r"""
 import sys, refalign
 from refalign.cli import main
 code = main(["similarity", sys.argv[1], "a photo of a cat", "a photo of a dog", "--weights", "tiny"])
+code = code or main(["similarity", sys.argv[1], "un chat", "一只猫", "--weights", "tiny-altclip"])
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers", "tensorflow", "jax"))
 print("HEAVY:", heavy)
 sys.exit(code or (1 if heavy else 0))
@@ -63,7 +64,7 @@ def test_readme_sequence_in_a_fresh_venv(tmp_path):
     photo.write_bytes(open(os.path.join(ROOT, "refalign", "assets", "chelsea.jpg"), "rb").read())
     r = _run([py, "-c", CHECK, str(photo)], timeout=900, cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "HEAVY: []" in r.stdout and "a photo of a cat" in r.stdout
+    assert "HEAVY: []" in r.stdout and "a photo of a cat" in r.stdout and "一只猫" in r.stdout
     r = _run([cli, "similarity", str(photo), "a cat", "--weights", "tiny", "--json"], timeout=900, cwd=tmp_path,
              env=env)
     assert r.returncode == 0, r.stderr

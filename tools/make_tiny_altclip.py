@@ -8,8 +8,9 @@ random init from a fixed seed, then every LayerNorm, bias, class/position embedd
 init value (so the parity tests exercise every formula that reads them); random weights, so scores mean nothing.
 Files, in the hub layout of BAAI/AltCLIP:
   config.json, model.safetensors             AltCLIPModel.save_pretrained
-  sentencepiece.bpe.model, tokenizer.json,   the SentencePiece unigram tokenizer of tests/data/tokenizer/unigram
-  tokenizer_config.json, special_tokens_map.json   (nmt_nfkc, trained by `sentencepiece` on real multilingual text)
+  sentencepiece.bpe.model, tokenizer.json,   a 4,000-piece SentencePiece unigram tokenizer (nmt_nfkc), trained by
+  tokenizer_config.json, special_tokens_map.json   tests/data/tokenizer/make_unigram_fixture.py on real multilingual
+                                             text (the test fixture's recipe at a smaller size)
   preprocessor_config.json                   BAAI/AltCLIP's CLIPImageProcessor settings
   MADE_BY.json                               this tool, the seed, the versions
 """
@@ -17,12 +18,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOKENIZER_DIR = os.path.join(ROOT, "tests", "data", "tokenizer", "unigram")
-TOKENIZER_FILES = ("sentencepiece.bpe.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+sys.path.insert(0, os.path.join(ROOT, "tests", "data", "tokenizer"))
+TOKENIZER_PIECES = 4000    # a small vocabulary keeps the checkpoint ~3 MB
 SEED = 7
 
 # BAAI/AltCLIP's preprocessor_config.json (see ../shared/NOTES-altclip.md, section 1)
@@ -44,15 +44,11 @@ PREPROCESSOR_CONFIG = {
 }
 
 
-def vocab_size() -> int:
-    with open(os.path.join(TOKENIZER_DIR, "tokenizer.json"), encoding="utf-8") as f:
-        return len(json.load(f)["model"]["vocab"])
-
-
 def config() -> dict:
     return dict(
         projection_dim=40,
-        text_config=dict(vocab_size=vocab_size(), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+        # the vocabulary: the SentencePiece pieces + <pad> and <mask>
+        text_config=dict(vocab_size=TOKENIZER_PIECES + 2, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                          intermediate_size=128, project_dim=48),
         vision_config=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                            patch_size=32, image_size=224),
@@ -79,10 +75,10 @@ def build_model(seed: int = SEED):
 def write_checkpoint(out_dir: str, seed: int = SEED) -> str:
     import torch
     import transformers
+    import make_unigram_fixture
     os.makedirs(out_dir, exist_ok=True)
     build_model(seed).save_pretrained(out_dir)
-    for name in TOKENIZER_FILES:
-        shutil.copyfile(os.path.join(TOKENIZER_DIR, name), os.path.join(out_dir, name))
+    make_unigram_fixture.write(out_dir, vocab_size=TOKENIZER_PIECES)
     with open(os.path.join(out_dir, "preprocessor_config.json"), "w") as f:
         json.dump(PREPROCESSOR_CONFIG, f, indent=2, sort_keys=True)
     with open(os.path.join(out_dir, "MADE_BY.json"), "w") as f:

@@ -51,7 +51,6 @@ with truncation only a prefix of a long text is split; batches are padded with v
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
 import warnings
@@ -64,6 +63,7 @@ import regex
 
 from ..errors import CheckpointError, ConfigError, UnsupportedModelError, WeightsNotFoundError
 from .base import Tokenizer
+from .files import WORD_CACHE_SIZE, WordCache, forget_parsed_json, read_json
 from .wordpiece import _ranges  # "41-5A 61-7A ..." -> [(0x41, 0x5A), (0x61, 0x7A), ...]
 
 __all__ = ["RobertaTokenizer", "ROBERTA_TOKENIZER_CONFIG", "bytes_to_unicode", "load_merges_txt", "load_tokenizer_json",
@@ -168,7 +168,6 @@ ROBERTA_TOKENIZER_CONFIG: dict[str, Any] = {
     "clean_up_tokenization_spaces": False,
     "clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output": False,
 }
-WORD_CACHE_SIZE = 1 << 18  # distinct words remembered before the cache starts over
 
 
 # ------------------------------------------------------------------------------------------------ bytes <-> symbols
@@ -258,26 +257,6 @@ def split_words(text: str) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------ files
-def _read_json(path: str, what: str):
-    """A JSON file, parsed once per version of it (from_pretrained reads tokenizer.json for several things)."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise WeightsNotFoundError(f"{what} {path!r} does not exist") from None
-    except OSError as e:
-        raise CheckpointError(f"cannot read {what} {path!r}: {e}") from e
-    return _parse_json(path, what, st.st_mtime_ns, st.st_size)
-
-
-@functools.lru_cache(maxsize=2)  # emptied when from_pretrained is done
-def _parse_json(path: str, what: str, mtime_ns: int, size: int):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise CheckpointError(f"cannot read {what} {path!r}: {e}") from e
-
-
 def _check_vocab(vocab, path: str) -> dict[str, int]:
     if not isinstance(vocab, dict):
         raise CheckpointError(f"{path}: the vocabulary must be a JSON object token -> id, got {type(vocab).__name__}")
@@ -294,7 +273,7 @@ def _check_vocab(vocab, path: str) -> dict[str, int]:
 def load_vocab_json(path) -> dict[str, int]:
     """vocab.json -> {token: id}."""
     path = os.fspath(path)
-    return _check_vocab(_read_json(path, "vocabulary file"), path)
+    return _check_vocab(read_json(path, "vocabulary file"), path)
 
 
 def load_merges_txt(path) -> list[tuple[str, str]]:
@@ -327,7 +306,7 @@ def load_tokenizer_json(path) -> tuple[dict[str, int], list[tuple[str, str]], li
     """tokenizer.json -> (vocabulary, merges, added tokens): the BPE model's vocab and merges ("a b" strings or [a, b]
     pairs) and the added_tokens entries (content, id, lstrip, rstrip, ...)."""
     path = os.fspath(path)
-    data = _read_json(path, "tokenizer file")
+    data = read_json(path, "tokenizer file")
     model = data.get("model") if isinstance(data, dict) else None
     if not isinstance(model, dict):
         raise CheckpointError(f"{path}: no 'model' object (not a tokenizers tokenizer.json)")
@@ -351,18 +330,6 @@ def load_tokenizer_json(path) -> tuple[dict[str, int], list[tuple[str, str]], li
                                               for t in added):
         raise CheckpointError(f"{path}: added_tokens must be a list of objects with a 'content' string")
     return vocab, merges, added
-
-
-class _WordCache(dict):
-    """word -> ids, computed on first sight (``__missing__``) and forgotten all at once when it grows too large."""
-
-    __slots__ = ("compute",)
-
-    def __missing__(self, word: str):
-        if len(self) >= WORD_CACHE_SIZE:
-            self.clear()
-        ids = self[word] = self.compute(word)
-        return ids
 
 
 # ------------------------------------------------------------------------------------------------ the tokenizer
@@ -436,8 +403,7 @@ class RobertaTokenizer(Tokenizer):
         self._pair = ((self.cls_token_id,), (self.sep_token_id, self.sep_token_id), (self.sep_token_id,))
         self._split = split_words
         _splitter()  # build the Unicode pre-tokenizer now rather than on the first non-ASCII text
-        self._cache = _WordCache()
-        self._cache.compute = self._bpe
+        self._cache = WordCache(self._bpe)
         self._token_bytes: dict[str, bytes] = {}
 
     @classmethod
@@ -460,7 +426,7 @@ class RobertaTokenizer(Tokenizer):
             files = {arg: os.path.join(directory, name) for arg, name in cls.vocab_files_names.items()}
             return cls(**files, **settings)
         finally:
-            _parse_json.cache_clear()
+            forget_parsed_json()
 
     def __repr__(self) -> str:
         files = self.tokenizer_file or f"{self.vocab_file}, {self.merges_file}"
@@ -573,7 +539,7 @@ def _roberta_pipeline_prefix_space(path: str) -> bool:
     """add_prefix_space of a tokenizer.json whose pipeline must be RoBERTa's (UnsupportedModelError naming what is
     not): no normalizer, the ByteLevel pre-tokenizer with GPT-2's regex, RobertaProcessing, a BPE model without
     unk token, byte fallback, dropout, subword affixes or ignore_merges."""
-    data = _read_json(path, "tokenizer file")
+    data = read_json(path, "tokenizer file")
     model, pre, post = data.get("model") or {}, data.get("pre_tokenizer") or {}, data.get("post_processor") or {}
     problems = []
     if data.get("normalizer") is not None:
@@ -606,7 +572,7 @@ def _special_token_settings(directory: str, roles: tuple[str, ...],
 
     Added tokens that fill no role, and single_word tokens, are not supported (UnsupportedModelError)."""
     config_path = os.path.join(directory, "tokenizer_config.json")
-    config = _read_json(config_path, "tokenizer config") if os.path.isfile(config_path) else {}
+    config = read_json(config_path, "tokenizer config") if os.path.isfile(config_path) else {}
     if not isinstance(config, dict):
         raise ConfigError(f"{config_path} must hold a JSON object, got {type(config).__name__}")
     if config.get("split_special_tokens"):
@@ -625,7 +591,7 @@ def _special_token_settings(directory: str, roles: tuple[str, ...],
     else:
         map_path = os.path.join(directory, "special_tokens_map.json")
         if os.path.isfile(map_path):
-            special_map = _read_json(map_path, "special tokens map")
+            special_map = read_json(map_path, "special tokens map")
             if not isinstance(special_map, dict):
                 raise ConfigError(f"{map_path} must hold a JSON object, got {type(special_map).__name__}")
             values.update({role: v for role, v in special_map.items()
