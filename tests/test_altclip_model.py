@@ -132,6 +132,16 @@ def _check_forward(torch, directory: str, dtype: str, n: int = 3) -> float:
         check(getattr(out, field), getattr(ref, field), field)
     check(feats_t, getattr(ref_t, "pooler_output", ref_t), "get_text_features")
     check(feats_i, getattr(ref_i, "pooler_output", ref_i), "get_image_features")
+    # the golden workflow: refalign's golden of this forward against transformers' outputs under the golden names
+    from refalign.golden import compare
+    from refalign.models.projected import tensors_from_outputs
+    inputs = {"input_ids": ids, "attention_mask": mask, "pixel_values": pixels}
+    golden = tensors_from_outputs(out, None, inputs, np.dtype(dtype))
+    n_text, n_vision = (len([k for k in golden if k.startswith(f"{t}.hidden_states.")]) for t in ("text", "vision"))
+    assert (n_text, n_vision) == (layers["text_model_output"] + 1, layers["vision_model_output"] + 1)
+    result = compare((golden, {"model_type": "altclip", "dtype": dtype}),
+                     tensors_from_outputs(ref, None, inputs, np.dtype(dtype)))
+    assert result.ok, result.format()
     return worst
 
 
@@ -331,3 +341,19 @@ def test_the_commands_work_for_altclip(photos, tmp_path, capsys):
     want = model.get_text_features(enc["input_ids"], enc["attention_mask"])
     got = np.load(emb)                                   # unnormalised features, as get_text_features gives them
     assert got.shape == (3, 40) and np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
+
+
+def test_processor_defaults_are_altclips(photos):
+    """AltCLIPProcessor pads nothing unless asked: equal lengths pass, unequal ones need padding=True (transformers
+    returns ragged arrays there; refalign says what to do); max length 512 with truncation; CLIP pixels."""
+    proc = refalign.AutoProcessor.from_pretrained("tiny-altclip")
+    assert type(proc).__name__ == "AltCLIPProcessor" and proc.tokenizer.model_max_length == 512
+    with pytest.raises(ValueError, match="padding"):
+        proc(text=["a cat", "une tasse de café sur une table"])
+    enc = proc(text=["a cat", "une tasse de café sur une table"], padding=True, images=[photos["chelsea"]])
+    assert enc["input_ids"].shape[0] == 2 and (enc["attention_mask"][0] == 0).any()
+    assert enc["input_ids"][0, enc["attention_mask"][0] == 0].tolist() == [1] * int((enc["attention_mask"][0] == 0).sum())
+    assert enc["pixel_values"].shape == (1, 3, 224, 224) and enc["pixel_values"].dtype == np.float32
+    long = proc(text=["chat " * 600], truncation=True)["input_ids"]
+    assert long.shape == (1, 512) and long[0, 0] == 0 and long[0, -1] == 2
+
