@@ -147,7 +147,8 @@ def cmd_golden(args) -> int:
 def cmd_compare(args) -> int:
     from .golden import compare_main
     return compare_main(args.golden, args.candidate, atol=args.atol, rtol=args.rtol,
-                        allow_dtype_mismatch=args.allow_dtype_mismatch, allow_missing=args.allow_missing)
+                        allow_dtype_mismatch=args.allow_dtype_mismatch, allow_missing=args.allow_missing,
+                        plot=args.plot)
 
 
 def cmd_info(args) -> int:
@@ -213,7 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="compare a candidate dump with a golden file (exit 1 when out of tolerance)")
     p.add_argument("golden")
     p.add_argument("candidate", help=".safetensors or .npz with the golden's tensor names")
-    p.add_argument("--atol", type=float, default=None, help="absolute tolerance (default: the golden's suggestion)")
+    p.add_argument("--atol", type=float, default=None,
+                   help="absolute tolerance (default: the golden's suggestion; for a float32 dump against a float64 "
+                        "golden with noise figures, a multiple of each tensor's measured float32 noise)")
     p.add_argument("--rtol", type=float, default=None, help="relative tolerance (default: the golden's suggestion)")
     p.add_argument("--allow-dtype-mismatch", action="store_true",
                    help="compare values even where the dtype policy flags a tensor (ids not int64, a float tensor "
@@ -221,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "needs no flag: it gets the float32 tolerance")
     p.add_argument("--allow-missing", action="store_true",
                    help="a partial dump (e.g. only the text tower) passes if what it has is within tolerance")
+    p.add_argument("--plot", metavar="FILE.png", default=None,
+                   help="also draw each tensor's error in forward order, with the golden's float32 noise floor and "
+                        "the budget (needs matplotlib)")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("info", help="validate a checkpoint and summarise it (exit 1 when a check fails)",

@@ -27,6 +27,8 @@ import numpy as np
 
 from .errors import RefalignError
 from .fileio import atomic_output
+from .noise import (NOISE_MULTIPLE, measure_float32_noise, noise_metadata, noise_tolerances, read_noise,
+                    times_noise)
 
 GOLDEN_FORMAT = "refalign-golden/1"
 DEFAULT_MODEL_TYPE = "align"   # goldens written before refalign had several families carry no model_type
@@ -268,6 +270,13 @@ class TensorReport:
     message: str = ""                 # what was wrong, for SHAPE / DTYPE / MISSING / EXTRA
     failed: bool = False              # counts as a failure (EXTRA never does; MISSING not with allow_missing)
     nan_count: int = 0                # NaN in the candidate where the golden is a number
+    noise: float = math.nan           # the golden's float32 noise figure for this tensor (max abs), if it has one
+    scale: float = math.nan           # max |golden| (what the errors and the noise figure are relative to)
+
+    @property
+    def times_noise(self) -> float:
+        """max_abs as a multiple of the float32 noise (nan without a noise figure)."""
+        return times_noise(self.max_abs, self.noise, self.scale)
 
 
 @dataclass
@@ -286,17 +295,20 @@ class CompareResult:
         return next((r.name for r in self.reports if r.failed), None)
 
     def format(self) -> str:
-        rows = [("status", "tensor", "shape", "max abs", "max rel", "where", "tol used", "atol", "rtol")]
+        with_noise = any(not math.isnan(r.noise) for r in self.reports)
+        rows = [("status", "tensor", "shape", "max abs", "max rel", "where") + (("x noise",) if with_noise else ())
+                + ("tol used", "atol", "rtol")]
         allowed_missing = [r.name for r in self.reports if r.status == MISSING and not r.failed]
         for r in self.reports:
             if r.status == MISSING and not r.failed:
                 continue                                   # summarised in one line below
             exact = r.atol == 0 and r.rtol == 0
             nan = "nan" if r.nan_count else None
+            noise_col = (nan or _fmt_times(r.times_noise),) if with_noise else ()
             rows.append((r.status, r.name, _fmt_shape(r.shape), nan or _fmt_num(r.max_abs),
-                         nan or _fmt_num(r.max_rel), "-" if r.where is None else _fmt_shape(r.where),
-                         nan or ("exact" if exact and r.status == OK else _fmt_pct(r.budget_used)),
-                         _fmt_num(r.atol), _fmt_num(r.rtol)))
+                         nan or _fmt_num(r.max_rel), "-" if r.where is None else _fmt_shape(r.where)) + noise_col
+                        + (nan or ("exact" if exact and r.status == OK else _fmt_pct(r.budget_used)),
+                           _fmt_num(r.atol), _fmt_num(r.rtol)))
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         lines = [f"golden:    {self.golden}", f"candidate: {self.candidate}"]
         lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
@@ -324,6 +336,10 @@ def _fmt_num(x: float) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3g}"
 
 
+def _fmt_times(x: float) -> str:
+    return "-" if math.isnan(x) else ("inf" if math.isinf(x) else f"{x:.2g}x")
+
+
 def _fmt_pct(x: float) -> str:
     return "-" if math.isnan(x) else ("inf" if math.isinf(x) else f"{100 * x:.1f}%")
 
@@ -349,7 +365,7 @@ def _value_report(name: str, g: np.ndarray, c: np.ndarray, atol: float, rtol: fl
                         max_rel=float(rel.max()) if rel.size else (0.0 if g.size else math.nan),
                         where=tuple(int(i) for i in worst) if worst is not None else None,
                         budget_used=used, atol=float(atol), rtol=float(rtol), failed=used > 1.0,
-                        nan_count=nan_count,
+                        nan_count=nan_count, scale=float(np.abs(g64).max()) if g.size else 0.0,
                         message=f"{nan_count} NaN value(s) in the candidate" if nan_count else "")
 
 
@@ -398,8 +414,16 @@ def compare(golden_path_or_dict, candidate_path_or_dict, atol: float | None = No
     cand_label = os.fspath(candidate_path_or_dict) if isinstance(candidate_path_or_dict, (str, os.PathLike)) \
         else "<dict>"
     table = _tolerance_table(meta, golden_label)
+    try:
+        noise = read_noise(meta)
+        multiple = float(json.loads(meta["noise"]).get("multiple", NOISE_MULTIPLE)) if noise else NOISE_MULTIPLE
+    except (ValueError, AttributeError, TypeError) as e:
+        raise GoldenFileError(f"{golden_label}: {e}") from None
     gold_float = next((g.dtype.name for g in golden.values() if g.dtype.kind == "f"), "float64")
     cand_float = _candidate_float_dtype(golden, candidate)
+    if cand_float == "float32" and gold_float == "float64" and noise:
+        # the default budget of a float32 candidate: a multiple of the golden's measured float32 noise
+        table = {**table, "float32": {**table.get("float32", {}), **noise_tolerances(noise, multiple)}}
 
     reports = []
     for name in forward_order(list(golden), golden_plan(meta.get("model_type"))):
@@ -429,6 +453,8 @@ def compare(golden_path_or_dict, candidate_path_or_dict, atol: float | None = No
             t_atol, t_rtol = _tensor_tolerance(name, g, c, gold_float, table)
             t_atol, t_rtol = t_atol if atol is None else atol, t_rtol if rtol is None else rtol
         report = _value_report(name, g, c, t_atol, t_rtol)
+        if name in noise:
+            report.noise = noise[name][0]
         if problem:
             report.message = problem + " (compared anyway: allow_dtype_mismatch)"
         reports.append(report)
@@ -461,11 +487,15 @@ def _tensor_tolerance(name: str, g: np.ndarray, c: np.ndarray, gold_float: str, 
 
 
 def compare_main(golden, candidate, atol: float | None = None, rtol: float | None = None, *,
-                 allow_dtype_mismatch: bool = False, allow_missing: bool = False) -> int:
-    """The `refalign compare` command's body: print the table; 0 when everything is within tolerance, else 1."""
+                 allow_dtype_mismatch: bool = False, allow_missing: bool = False, plot=None) -> int:
+    """The `refalign compare` command's body: print the table (and draw it into `plot`, a PNG path); 0 when
+    everything is within tolerance, else 1."""
     result = compare(golden, candidate, atol=atol, rtol=rtol, allow_dtype_mismatch=allow_dtype_mismatch,
                      allow_missing=allow_missing)
     print(result.format())
+    if plot is not None:
+        from .golden_plot import plot_compare
+        print(f"plot: {plot_compare(result, plot)}")
     if not result.ok and isinstance(golden, (str, os.PathLike)):
         print("(to regenerate a golden: `refalign golden ...` with the inputs and weights in its metadata; in a "
               "source checkout, tools/make_goldens.py regenerates the committed ones)")
@@ -565,6 +595,11 @@ def make_golden(weights, images, texts, out, dtype="float32") -> str:
     model = AutoModel.from_pretrained(weights, dtype=dtype)
     processor = AutoProcessor.from_pretrained(weights)
     tensors, metadata = golden_from_model(model, processor, list(images), list(texts), dtype)
+    tolerances = suggested_tolerances(tensors, metadata["dtype"])
+    if metadata["dtype"] == "float64":   # how far refalign's own float32 path lands: the float32 budgets
+        noise = measure_float32_noise(model.source, tensors)
+        metadata["noise"] = noise_metadata(noise)
+        tolerances["float32"].update(noise_tolerances(noise))
     wfile = weights_file(model.source)
     directory = model.source if os.path.isdir(model.source) else os.path.dirname(model.source)
     metadata.update({
@@ -576,7 +611,7 @@ def make_golden(weights, images, texts, out, dtype="float32") -> str:
         "config": model.config.to_dict(),
         "preprocessing": _preprocessing(processor, directory),
         "seed": "none (inference is deterministic)",
-        "tolerances": suggested_tolerances(tensors, metadata["dtype"]),
+        "tolerances": tolerances,
     })
     write_golden(out, tensors, metadata)
     return out

@@ -45,3 +45,49 @@ def transformers_align(torch, path, dtype: str):
         model = model.double()
         set_text_attention(model, "sdpa")
     return model
+
+
+def noise_calibrated_check(model_dir: str, inputs: dict, transformers_f32_tensors, shift: tuple[str, ...]) -> dict:
+    """The porter's check of refalign's noise-calibrated goldens (refalign.noise) on one checkpoint:
+
+    1. a float64 golden of refalign's forward on `inputs` (token ids, mask, float32-valued pixels), with its float32
+       noise figures measured as `refalign golden` does;
+    2. transformers' float32 outputs under the golden names (`transformers_f32_tensors(inputs)`) must pass with the
+       default budgets;
+    3. each tensor named in `shift` (mid-tower hidden states), multiplied by (1 + 3e-5), must fail and be named first.
+    Returns {"worst_times_noise": ..., "worst_share": ...} of step 2 (the calibration data of NOISE_MULTIPLE)."""
+    import json
+    import math
+
+    import refalign
+    from refalign.golden import compare
+    from refalign.noise import measure_float32_noise, noise_metadata, times_noise
+
+    model = refalign.AutoModel.from_pretrained(model_dir, dtype=np.float64)
+    run = {k: (v.astype(np.float64) if k == "pixel_values" else v) for k, v in inputs.items()}
+    out = model(**run, return_loss=True, output_hidden_states=True)
+    feats = model.get_text_features(**{k: v for k, v in run.items() if k != "pixel_values"})
+    golden = model.golden_tensors(out, getattr(feats, "pooler_output", feats), run, np.dtype(np.float64))
+    del model, out
+    noise = measure_float32_noise(model_dir, golden)
+    meta = {"model_type": refalign.AutoConfig.from_pretrained(model_dir).model_type, "dtype": "float64",
+            "noise": json.dumps(noise_metadata(noise))}
+    dump = {k: np.asarray(v) for k, v in transformers_f32_tensors(inputs).items()}
+    result = compare((golden, meta), dump)
+    assert result.ok, result.format()
+    values = [r for r in result.reports if not math.isnan(r.noise)]
+    assert {r.name for r in values} == {k for k, v in golden.items() if v.dtype.kind == "f" and
+                                        not k.startswith("inputs.")}                # every output has its figure
+    for name in shift:
+        bad = dict(dump)
+        bad[name] = (bad[name].astype(np.float64) * (1 + 3e-5)).astype(np.float32)
+        shifted = compare((golden, meta), bad)
+        assert not shifted.ok and shifted.first_failure == name, (name, shifted.format())
+    by_name = {r.name: r for r in values}
+    return {"worst_times_noise": max(r.times_noise for r in values),
+            "worst_share": max(r.budget_used for r in values),
+            "worst_tensor": max(values, key=lambda r: r.times_noise).name,
+            # how many times the noise a relative 3e-5 shift of each shifted tensor is (what the multiple must stay
+            # below to catch it)
+            "shift_times_noise": {n: times_noise(3e-5 * by_name[n].scale, by_name[n].noise, by_name[n].scale)
+                                  for n in shift}}

@@ -357,3 +357,26 @@ def test_processor_defaults_are_altclips(photos):
     long = proc(text=["chat " * 600], truncation=True)["input_ids"]
     assert long.shape == (1, 512) and long[0, 0] == 0 and long[0, -1] == 2
 
+
+def test_noise_calibrated_golden_catches_a_small_shift(torch, full_dir_altclip):
+    """refalign.noise on BAAI/AltCLIP's dimensions: transformers' float32 outputs pass a float64 golden's
+    noise-calibrated budgets; a mid-tower hidden state of either tower off by a relative 3e-5 fails, named."""
+    import transformers
+    from helpers import noise_calibrated_check
+    from refalign.models.projected import tensors_from_outputs
+    ids, mask = _caption_ids(2)
+    pixels = np.random.default_rng(5).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    inputs = {"input_ids": ids, "attention_mask": mask, "pixel_values": pixels}
+
+    def transformers_float32(inputs):
+        model = transformers.AltCLIPModel.from_pretrained(full_dir_altclip).eval()
+        with torch.no_grad():
+            out = model(**{k: torch.from_numpy(v) for k, v in inputs.items()}, return_loss=True,
+                        output_hidden_states=True)
+        return tensors_from_outputs(out, None, inputs, np.dtype(np.float32))
+
+    figures = noise_calibrated_check(full_dir_altclip, inputs, transformers_float32,
+                                     shift=("text.hidden_states.12", "vision.hidden_states.12"))
+    print(f"AltCLIP full size: transformers float32 at most {figures['worst_times_noise']:.2f}x refalign's float32 "
+          f"noise ({figures['worst_tensor']}), {100 * figures['worst_share']:.0f}% of the budget; a 3e-5 shift is "
+          f"{', '.join(f'{v:.0f}x' for v in figures['shift_times_noise'].values())} the noise")

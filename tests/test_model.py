@@ -204,3 +204,26 @@ def test_public_classes_document_themselves(tiny_dir):
     assert "AlignProcessor" in AlignProcessor.__doc__ and "return_tensors" in AlignProcessor.__call__.__doc__
     r = repr(AlignProcessor.from_pretrained(tiny_dir))
     assert r.startswith("AlignProcessor(") and "BertTokenizer(" in r and "EfficientNetImageProcessor(" in r
+
+
+@pytest.mark.slow
+def test_noise_calibrated_golden_catches_a_small_shift(torch, full_dir, full_inputs):
+    """refalign.noise on the full-size ALIGN checkpoint: transformers' float32 outputs (its default eager path) pass a
+    float64 golden's noise-calibrated budgets; a mid-tower hidden state of either tower off by a relative 3e-5 fails
+    and is named first (with a flat relative 1e-4 it passed)."""
+    from helpers import noise_calibrated_check
+    from refalign.models.align import tensors_from_outputs
+
+    def transformers_float32(inputs):
+        model = transformers_align(torch, full_dir, "float32")
+        tensors = {k: torch.from_numpy(v) for k, v in inputs.items()}
+        with torch.no_grad():
+            out = model(**tensors, return_loss=True, output_hidden_states=True)
+            feats = model.get_text_features(**{k: v for k, v in tensors.items() if k != "pixel_values"})
+        return tensors_from_outputs(out, getattr(feats, "pooler_output", feats), inputs, np.dtype(np.float32))
+
+    figures = noise_calibrated_check(full_dir, full_inputs["float32"], transformers_float32,
+                                     shift=("text.hidden_states.06", "vision.hidden_states.28"))
+    print(f"ALIGN full size: transformers float32 at most {figures['worst_times_noise']:.2f}x refalign's float32 "
+          f"noise ({figures['worst_tensor']}), {100 * figures['worst_share']:.0f}% of the budget; a 3e-5 shift is "
+          f"{', '.join(f'{v:.0f}x' for v in figures['shift_times_noise'].values())} the noise")
