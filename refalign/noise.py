@@ -27,7 +27,8 @@ import numpy as np
 NOISE_MULTIPLE = 10.0    # a float32 candidate may deviate this many times refalign's own float32 noise ...
 NOISE_FLOOR = 2.0 ** -23  # ... and at least float32's epsilon times the tensor's scale
 NOISE_METHOD = ("refalign's float32 forward on the golden's own inputs (same weights, token ids and float32 pixel "
-                "values): per tensor [max |float32 - float64|, max |float64|]")
+                "values): per tensor [max |float32 - float64|, max |float64|] (for the loss, max |logits| when "
+                "larger)")
 
 
 def measure_float32_noise(model_source, golden: dict[str, np.ndarray]) -> dict[str, list[float]]:
@@ -53,6 +54,10 @@ def measure_float32_noise(model_source, golden: dict[str, np.ndarray]) -> dict[s
         g64 = g.astype(np.float64)
         noise[name] = [float(np.max(np.abs(ours[name].astype(np.float64) - g64))) if g.size else 0.0,
                        float(np.max(np.abs(g64))) if g.size else 0.0]
+    if "loss" in noise and "logits_per_text" in golden:
+        # a cross-entropy's float32 rounding grows with its logits, not with the loss, which a confident model
+        # brings near 0: its floor's scale is the logits' (log-sum-exp of values ~L carries ~eps * L)
+        noise["loss"][1] = max(noise["loss"][1], float(np.max(np.abs(golden["logits_per_text"]))))
     return noise
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import refalign
+import shapes   # tools/ (tests/conftest.py puts it on sys.path)
 from refalign.golden import GoldenFileError, compare, make_golden, read_golden, write_golden
 from refalign.noise import NOISE_FLOOR, NOISE_MULTIPLE, noise_budget, read_noise
 
@@ -44,7 +45,10 @@ def test_float64_golden_records_its_float32_noise(golden64):
     assert all(0 <= n <= 1e-4 * s for n, s in noise.values())           # float32 rounding, not garbage
     assert sum(n > 0 for n, _ in noise.values()) >= len(noise) - 2        # measured, not zeros
     for name, (n, s) in noise.items():
-        assert s == pytest.approx(float(np.abs(golden[name]).max()))
+        scale = float(np.abs(golden[name]).max())
+        if name == "loss":                                                 # the logits set the loss's rounding
+            scale = max(scale, float(np.abs(golden["logits_per_text"]).max()))
+        assert s == pytest.approx(scale)
     tol = json.loads(meta["tolerances"])
     for name, (n, s) in noise.items():                                     # float32 budgets follow the noise
         assert tol["float32"][name] == [noise_budget(n, s), 0.0]
@@ -128,3 +132,32 @@ def test_plot_draws_one_point_per_tensor_in_forward_order(golden64, refalign32, 
     assert "vision.hidden_states.03" in out and f"plot: {plot2}" in out and plot2.is_file()
     assert main(["compare", golden64, str(dump), "--plot", str(tmp_path / "x.jpg")]) == 2
     assert ".png" in capsys.readouterr().err
+
+
+def test_a_confident_models_loss_gets_a_budget_scaled_by_its_logits(tmp_path):
+    """tiny-vtde is trained on shapes, so on its own task its CLIP loss (no label smoothing) is near 0, where
+    float32's rounding is set by the logits (log-sum-exp of values ~|logits| carries ~eps * |logits|), not by the
+    loss. A float32 port that computes the same loss another correct way (log of the float32 softmax) must pass."""
+    rng = np.random.default_rng([11, 1])
+    classes = [("red", "circle"), ("blue", "triangle"), ("green", "square")]
+    images = [shapes.render(c, s, rng, "test") for c, s in classes]
+    out = make_golden("tiny-vtde", images, [shapes.caption(c, s) for c, s in classes], tmp_path / "g.safetensors",
+                      dtype="float64")
+    golden, meta = read_golden(out)
+    logits = golden["logits_per_text"]
+    assert float(golden["loss"]) < 1e-3 * np.abs(logits).max()             # confident: the loss is tiny
+    model = refalign.AutoModel.from_pretrained("tiny-vtde", dtype=np.float32)
+    inputs = {n.split(".", 1)[1]: golden[n] for n in model.golden.inputs}
+    inputs["pixel_values"] = inputs["pixel_values"].astype(np.float32)
+    port = model(**inputs, return_loss=True, output_hidden_states=True)
+    tensors = model.golden_tensors(port, None, inputs, np.dtype(np.float32))
+    lpt = tensors["logits_per_text"]
+
+    def cross_entropy(x):   # the diagonal as targets, float32 throughout
+        e = np.exp(x - x.max(1, keepdims=True))
+        return -np.log(e / e.sum(1, keepdims=True))[np.arange(len(x)), np.arange(len(x))].mean()
+    tensors["loss"] = np.asarray((cross_entropy(lpt) + cross_entropy(lpt.T)) / 2, dtype=np.float32)
+    result = compare((golden, meta), tensors)
+    assert result.ok, result.format()
+    atol = json.loads(meta["tolerances"])["float32"]["loss"][0]
+    assert atol >= NOISE_MULTIPLE * NOISE_FLOOR * np.abs(logits).max()
