@@ -14,22 +14,18 @@ import sys
 from . import __version__
 from .errors import RefalignError
 
-RANDOM_WEIGHTS_NOTE = ("note: these are the bundled tiny checkpoint's RANDOM weights (a smoke run, not a trained "
-                       "model): the scores mean nothing. Get align-base with `refalign fetch` (needs huggingface_hub) "
-                       "or pass --weights DIR.")
-
-
 def _add_weights(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", "-w", default=None,
-                   help="checkpoint directory or file, 'tiny' (bundled, random weights) or 'kakaobrain/align-base' "
+                   help="checkpoint directory or file, a bundled tiny one ('tiny', 'tiny-altclip', 'tiny-vtde': "
+                        "trained on coloured shapes only) or 'kakaobrain/align-base' "
                         "(offline, from the Hugging Face cache); default: $REFALIGN_WEIGHTS, weights/align-base "
                         "in a source checkout, then the Hugging Face cache")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="compute dtype")
 
 
 def _weights_note(model) -> str | None:
-    from .loading.hub import is_bundled_tiny
-    return RANDOM_WEIGHTS_NOTE if is_bundled_tiny(model.source) else None
+    from .loading.hub import bundled_tiny_note
+    return bundled_tiny_note(model.source)
 
 
 def _read_lines(path: str, what: str) -> list[str]:
@@ -87,7 +83,7 @@ def cmd_similarity(args) -> int:
               "probability": float(scores["probabilities"][i, j])} for j, t in enumerate(texts)]
             for i in range(len(images))]
     if args.json:
-        doc = {"weights": model.source, "random_weights": note is not None, "texts": texts,
+        doc = {"weights": model.source, "bundled_tiny": note is not None, "texts": texts,
                "results": [{"image": im, "scores": r} for im, r in zip(images, rows)]}
         if len(images) == 1:  # the one-image shorthand
             doc.update(image=images[0], scores=rows[0])
@@ -117,7 +113,7 @@ def cmd_classify(args) -> int:
     rankings = classify(images, labels, template=args.template, model=model)
     note = _weights_note(model)
     if args.json:
-        doc = {"weights": model.source, "random_weights": note is not None, "template": args.template,
+        doc = {"weights": model.source, "bundled_tiny": note is not None, "template": args.template,
                "results": [{"image": im, "ranking": r} for im, r in zip(images, rankings)]}
         if len(images) == 1:  # the one-image shorthand
             doc.update(image=images[0], ranking=rankings[0])
@@ -135,12 +131,13 @@ def cmd_classify(args) -> int:
 
 def cmd_golden(args) -> int:
     from .golden import make_golden
-    from .loading.hub import is_bundled_tiny, resolve_weights
+    from .loading.hub import bundled_tiny_note, resolve_weights
     weights = resolve_weights(args.weights)   # like every command: --weights, REFALIGN_WEIGHTS, ..., the HF cache
     path = make_golden(weights, args.image, args.text, args.out, dtype=args.dtype)
     print(f"wrote {path} (weights: {weights})")
-    if is_bundled_tiny(weights):
-        print(RANDOM_WEIGHTS_NOTE, file=sys.stderr)
+    note = bundled_tiny_note(weights)
+    if note:
+        print(note, file=sys.stderr)
     return 0
 
 

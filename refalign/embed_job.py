@@ -518,8 +518,8 @@ def run(args) -> int:
                            dtype=args.dtype, normalize=args.normalize, batch_size=args.batch_size,
                            overwrite=args.overwrite, skip_bad=args.skip_bad, progress=args.progress)
     print(_summary(result))
-    from .loading.hub import is_bundled_tiny
-    if is_bundled_tiny(result.weights):
-        from .cli import RANDOM_WEIGHTS_NOTE
-        print(RANDOM_WEIGHTS_NOTE, file=sys.stderr)
+    from .loading.hub import bundled_tiny_note
+    note = bundled_tiny_note(result.weights)
+    if note:
+        print(note, file=sys.stderr)
     return 0

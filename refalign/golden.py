@@ -581,7 +581,7 @@ def make_golden(weights, images, texts, out, dtype="float32") -> str:
     `weights` resolves like everywhere else (None: $REFALIGN_WEIGHTS, weights/align-base, the HF cache)."""
     from . import __version__
     from .auto import AutoModel, AutoProcessor
-    from .loading.hub import is_bundled_tiny
+    from .loading.hub import bundled_tiny_name
     if isinstance(images, (str, os.PathLike)):
         images = [images]
     if isinstance(texts, str):
@@ -606,8 +606,8 @@ def make_golden(weights, images, texts, out, dtype="float32") -> str:
         "producer": f"refalign {__version__}",
         "weights": os.path.basename(os.path.normpath(model.source)),
         "weights_sha256": file_sha256(wfile),
-        # the bundled tiny checkpoint has random weights: a golden of it is a smoke test, not of a trained model
-        "random_weights": is_bundled_tiny(model.source),
+        # a bundled tiny checkpoint ("tiny", "tiny-altclip", "tiny-vtde": trained on coloured shapes only), or ""
+        "bundled_tiny": bundled_tiny_name(model.source) or "",
         "config": model.config.to_dict(),
         "preprocessing": _preprocessing(processor, directory),
         "seed": "none (inference is deterministic)",

@@ -124,17 +124,17 @@ def _shorten(msg: str, keep: int = MAX_DETAIL_LINES) -> str:
     return "\n".join(body + hints)
 
 
-def _is_random_tiny(path: str) -> bool:
-    from .loading.hub import is_bundled_tiny
+def _bundled_tiny_note(path: str) -> str | None:
+    from .loading.hub import bundled_tiny_note
     try:
-        return is_bundled_tiny(path)
+        return bundled_tiny_note(path)
     except OSError:
-        return False
+        return None
 
 
 def validate_checkpoint(path, *, sha256: bool = False) -> dict:
     """Check a checkpoint (folder, or its weights file) and summarise it, as a JSON-serialisable dict:
-    checkpoint_summary's fields plus "ok", "random_weights", "checks" ([{"check", "ok", "status", "detail"}],
+    checkpoint_summary's fields plus "ok", "bundled_tiny" (and its "bundled_tiny_note"), "checks" ([{"check", "ok", "status", "detail"}],
     status being ok / FAIL / warn / skip), "warnings", the config keys nothing reads, the non-finite tensors,
     and "sha256" when asked. A broken checkpoint is reported, not raised; a path that does not exist raises
     WeightsNotFoundError."""
@@ -220,8 +220,11 @@ def validate_checkpoint(path, *, sha256: bool = False) -> dict:
     add_tokenizer_check(folder, cfg, add)
     add_preprocessor_check(folder, add)
 
+    note = _bundled_tiny_note(path)
     out = {"path": report.pop("path", path), "ok": all(c["ok"] for c in checks),
-           "random_weights": _is_random_tiny(path), "checks": checks, "warnings": warned}
+           "bundled_tiny": note is not None, "checks": checks, "warnings": warned}
+    if note:
+        out["bundled_tiny_note"] = note
     out.update(report)
     out["unknown_config_keys"] = [{"key": k, "suggestion": s} for k, s in unknown]
     out["transformers_only_config_keys"] = transformers_only_config_keys(raw_cfg)
@@ -270,8 +273,6 @@ def add_preprocessor_check(folder: str, add) -> None:
 # output -------------------------------------------------------------------------------------------------------
 
 _SUMMARY_KEYS = ("path", "files", "tensors", "parameters", "dtypes", "config", "sha256")
-RANDOM_WEIGHTS_LINE = ("note: the bundled tiny checkpoint: RANDOM weights (a smoke test, not a trained model); "
-                       "get align-base with `refalign fetch`")
 
 
 def format_report(report: dict) -> str:
@@ -286,8 +287,8 @@ def format_report(report: dict) -> str:
             lines += [f"  {k}: {v}" for k, v in value.items()]
         else:
             lines.append(f"{key}: {value}")
-    if report.get("random_weights"):
-        lines.append(RANDOM_WEIGHTS_LINE)
+    if report.get("bundled_tiny_note"):
+        lines.append(report["bundled_tiny_note"])
     lines.append("checks:")
     width = max((len(c["check"]) for c in report["checks"]), default=0)
     for c in report["checks"]:

@@ -35,6 +35,19 @@ def _edit_json(path, change):
         json.dump(data, f)
 
 
+@pytest.mark.parametrize("name,family,tokenizer,image_processor", [
+    ("tiny", "Align", "BertTokenizer", "EfficientNetImageProcessor"),
+    ("tiny-altclip", "AltCLIP", "XLMRobertaTokenizer", "CLIPImageProcessor"),
+    ("tiny-vtde", "VisionTextDualEncoder", "RobertaTokenizer", "ViTImageProcessor")])
+def test_every_family_class_is_importable_from_the_package(name, family, tokenizer, image_processor):
+    """`from refalign import AltCLIPModel` etc., like transformers: the Auto classes pick exactly these."""
+    for suffix, auto in (("Model", AutoModel), ("Processor", AutoProcessor), ("Config", refalign.AutoConfig)):
+        assert type(auto.from_pretrained(name)) is getattr(refalign, family + suffix)
+        assert family + suffix in refalign.__all__ and family + suffix in dir(refalign)
+    assert type(AutoTokenizer.from_pretrained(name)) is getattr(refalign, tokenizer)
+    assert type(AutoImageProcessor.from_pretrained(name)) is getattr(refalign, image_processor)
+
+
 def test_auto_classes_pick_align_for_tiny(tiny_dir):
     model = AutoModel.from_pretrained("tiny")
     assert type(model) is refalign.AlignModel and model.dtype == np.float32

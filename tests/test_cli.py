@@ -9,7 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from refalign.cli import RANDOM_WEIGHTS_NOTE, main
+from refalign.cli import main
+from refalign.loading.hub import BUNDLED_NOTES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CAT = os.path.join(ROOT, "refalign", "assets", "chelsea.jpg")
@@ -21,8 +22,8 @@ def test_similarity_json(capsys):
     out = json.loads(cap.out)
     probs = [s["probability"] for s in out["scores"]]
     assert [s["text"] for s in out["scores"]] == ["a photo of a cat", "a photo of a dog"]
-    assert abs(sum(probs) - 1) < 1e-5 and out["random_weights"] is True
-    assert RANDOM_WEIGHTS_NOTE in cap.err          # says plainly that the bundled weights are random
+    assert abs(sum(probs) - 1) < 1e-5 and out["bundled_tiny"] is True
+    assert BUNDLED_NOTES["tiny"] in cap.err        # says plainly that these are the bundled shapes-only weights
 
 
 def test_similarity_text_output_matches_api(capsys):
@@ -80,7 +81,7 @@ def test_module_entry_point_runs():
     r = subprocess.run([sys.executable, "-m", "refalign", "similarity", CAT, "a cat", "a dog", "-w", "tiny"],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    assert "a cat" in r.stdout and "RANDOM" in r.stderr
+    assert "a cat" in r.stdout and "bundled tiny ALIGN" in r.stderr
 
 
 def test_golden_then_compare(tmp_path, capsys):
@@ -170,9 +171,9 @@ def test_golden_on_tiny_says_so(tmp_path, capsys):
     from refalign.golden import read_golden
     out = tmp_path / "g.safetensors"
     assert main(["golden", "--image", CAT, "--text", "a cat", "--out", str(out), "-w", "tiny"]) == 0
-    assert RANDOM_WEIGHTS_NOTE in capsys.readouterr().err
+    assert BUNDLED_NOTES["tiny"] in capsys.readouterr().err
     _, meta = read_golden(str(out))
-    assert json.loads(meta["random_weights"]) is True
+    assert meta["bundled_tiny"] == "tiny"
 
 
 def test_golden_without_weights_resolves_like_every_command(tmp_path, capsys, monkeypatch):
@@ -194,11 +195,11 @@ def test_golden_uses_refalign_weights(full_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("REFALIGN_WEIGHTS", full_dir)
     out = tmp_path / "g.safetensors"
     assert main(["golden", "--image", CAT, "--text", "a cat", "a dog", "--out", str(out)]) == 0
-    assert RANDOM_WEIGHTS_NOTE not in capsys.readouterr().err
+    assert "bundled tiny" not in capsys.readouterr().err
     tensors, meta = read_golden(str(out))
     assert tensors["text_embeds"].shape == (2, 640) and tensors["image_embeds"].shape == (1, 640)
     assert len([n for n in tensors if n.startswith("vision.hidden_states.")]) == 56
-    assert json.loads(meta["random_weights"]) is False
+    assert meta["bundled_tiny"] == ""
 
 
 def _tiny_copy_with(tmp_path, tiny_dir, name: str, value: float) -> str:

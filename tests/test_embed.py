@@ -13,7 +13,7 @@ from PIL import Image
 
 from refalign import embed_job
 from refalign.api import load
-from refalign.cli import RANDOM_WEIGHTS_NOTE
+from refalign.loading.hub import BUNDLED_NOTES
 from refalign.errors import RefalignError
 from refalign.models.contrastive import l2_normalize
 
@@ -133,7 +133,7 @@ def test_folder_to_npy_matches_get_image_features(main, capsys, tmp_path, photo_
     assert np.abs(emb - ref_images).max() <= 1e-6
     assert (tmp_path / "emb.names.txt").read_text(encoding="utf-8").splitlines() == _photo_paths(photo_folder)
     assert f"wrote 20 image embeddings [20, {emb.shape[1]}] to {out}" in cap.out
-    assert "emb.names.txt" in cap.out and RANDOM_WEIGHTS_NOTE in cap.err
+    assert "emb.names.txt" in cap.out and BUNDLED_NOTES["tiny"] in cap.err
     assert sorted(os.listdir(tmp_path)) == ["emb.names.txt", "emb.npy"]   # no partial folder, no skipped list
 
 

@@ -1,6 +1,7 @@
 """refalign.loading.hub: finding weights offline (paths, bundled tiny, Hugging Face cache, env), and fetch's messages."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -131,7 +132,7 @@ def test_not_found_message(clean_env):
     for needle in ("REFALIGN_WEIGHTS", os.path.join(hub.REPO_DIR, "weights", "align-base"),
                    os.path.join(str(clean_env), "home", ".cache", "huggingface", "hub",
                                 "models--kakaobrain--align-base"),
-                   "refalign fetch", "pytorch_model.bin", "refalign convert", "model='tiny'", "random weights"):
+                   "refalign fetch", "pytorch_model.bin", "refalign convert", "model='tiny'", "coloured shapes only"):
         assert needle in msg, needle
     assert isinstance(e.value, FileNotFoundError)
     with pytest.raises(WeightsNotFoundError, match="no checkpoint named 'no-such-thing'"):
@@ -149,6 +150,24 @@ def test_is_bundled_tiny(tiny_dir, tmp_path):
         f.write(b"\x01\x02\x03\x04")
     assert not hub.is_bundled_tiny(copy)
     assert not hub.is_bundled_tiny(str(tmp_path))
+
+
+@pytest.mark.parametrize("name,family", [("tiny", "ALIGN"), ("tiny-altclip", "AltCLIP"),
+                                         ("tiny-vtde", "VisionTextDualEncoder")])
+def test_every_bundled_tiny_is_named_and_explained(name, family, tmp_path):
+    """Each bundled name resolves offline, is recognised (also as a copy) and gets its own note: trained on the
+    shapes task only, and where the family's real weights come from."""
+    folder = hub.resolve_weights(name)
+    assert hub.bundled_tiny_name(folder) == name
+    copy = str(tmp_path / "copy")
+    shutil.copytree(folder, copy)
+    assert hub.bundled_tiny_name(copy) == name
+    note = hub.bundled_tiny_note(copy)
+    assert note.startswith(f"note: the bundled tiny {family}") and "coloured shape" in note and "--weights" in note
+    with open(os.path.join(folder, "MADE_BY.json"), encoding="utf-8") as f:
+        made_by = json.load(f)
+    assert made_by["tool"] == "tools/train_tiny.py" and made_by["kind"] == name
+    assert min(made_by["evaluation_refalign"]["accuracy"].values()) >= 0.9
 
 
 def test_fetch_without_huggingface_hub(monkeypatch):

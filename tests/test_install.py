@@ -20,6 +20,7 @@ import sys, refalign
 from refalign.cli import main
 code = main(["similarity", sys.argv[1], "a photo of a cat", "a photo of a dog", "--weights", "tiny"])
 code = code or main(["similarity", sys.argv[1], "un chat", "一只猫", "--weights", "tiny-altclip"])
+code = code or main(["similarity", sys.argv[1], "a red circle", "a blue square", "--weights", "tiny-vtde"])
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers", "tensorflow", "jax"))
 print("HEAVY:", heavy)
 sys.exit(code or (1 if heavy else 0))
@@ -65,10 +66,11 @@ def test_readme_sequence_in_a_fresh_venv(tmp_path):
     r = _run([py, "-c", CHECK, str(photo)], timeout=900, cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "HEAVY: []" in r.stdout and "a photo of a cat" in r.stdout and "一只猫" in r.stdout
+    assert "a blue square" in r.stdout
     r = _run([cli, "similarity", str(photo), "a cat", "--weights", "tiny", "--json"], timeout=900, cwd=tmp_path,
              env=env)
     assert r.returncode == 0, r.stderr
-    assert '"random_weights": true' in r.stdout
+    assert '"bundled_tiny": true' in r.stdout
     # the compiled kernels went to the per-user cache, not into the installed package
     site = _run([py, "-c", "import refalign, os; print(os.path.dirname(refalign.__file__))"], cwd=tmp_path,
                 check=True).stdout.strip()

@@ -81,22 +81,23 @@ def test_intact_tiny_passes_every_check(ckpt, capsys):
     assert [c["check"] for c in report["checks"]] == CHECKS
     assert all(c["ok"] and c["status"] == "ok" for c in report["checks"]), report["checks"]
     assert report["ok"] is True and report["warnings"] == [] and report["nonfinite"] == []
-    assert report["random_weights"] is True          # a copy of the bundled random weights is recognised
+    assert report["bundled_tiny"] is True            # a copy of the bundled tiny weights is recognised
+    assert "bundled tiny ALIGN" in report["bundled_tiny_note"]
     assert strict_json(json.dumps(report, allow_nan=False)) == report
     summary = checkpoint_summary(ckpt)                # everything `info` showed before is still there
     assert {k: report[k] for k in summary} == summary
 
     code, out = run(capsys, ckpt, as_json=False)
-    assert code == 0 and "RANDOM weights" in out and "result: ok" in out
+    assert code == 0 and "note: the bundled tiny ALIGN" in out and "result: ok" in out
     assert all(f"ok    {name}" in out for name in CHECKS)
     code, out = run(capsys, ckpt, as_json=True)
-    assert code == 0 and strict_json(out)["random_weights"] is True
+    assert code == 0 and strict_json(out)["bundled_tiny"] is True
 
 
 def test_run_info_resolves_names(capsys):
     code, out = run(capsys, "tiny", as_json=True)
     report = strict_json(out)
-    assert code == 0 and report["ok"] and report["random_weights"]
+    assert code == 0 and report["ok"] and report["bundled_tiny"]
     assert report["path"].endswith("tiny")
 
 
@@ -130,11 +131,12 @@ def test_nan_weight_fails_and_is_named(ckpt, capsys):
     (line,) = [ln for ln in out.splitlines() if QUERY in ln]
     assert "2 NaN, 0 inf" in line
     assert any(ln.startswith("  FAIL  weights finite") for ln in out.splitlines())
-    assert "result: FAIL" in out and "RANDOM" not in out
+    assert "result: FAIL" in out and "bundled tiny" not in out
 
     code, out = run(capsys, ckpt, as_json=True)
     report = strict_json(out)
-    assert code == 1 and report["ok"] is False and report["random_weights"] is False
+    assert code == 1 and report["ok"] is False and report["bundled_tiny"] is False
+    assert "bundled_tiny_note" not in report
     assert only_failures(report) == ["weights finite"]
     assert QUERY in check(report, "weights finite")["detail"]
     assert report["nonfinite"] == [{"tensor": QUERY, "nan": 2, "inf": 0, "size": 32 * 32}]

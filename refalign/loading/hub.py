@@ -31,6 +31,21 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 BUNDLED = {
     "tiny": ("_tiny", "tiny"),                          # ALIGN
     "tiny-altclip": ("_tiny_altclip", "tiny-altclip"),  # AltCLIP
+    "tiny-vtde": ("_tiny_vtde", "tiny-vtde"),           # VisionTextDualEncoder (ViT + BERT)
+}
+# What each bundled checkpoint is, for the note every command prints when it runs on one: they are trained by
+# tools/train_tiny.py on one task only (tools/shapes.py), and where the real weights of the family come from.
+SHAPES_TASK = ("trained only on pictures of one coloured shape (red, green, blue or yellow circle, square or "
+               "triangle; tools/shapes.py), so its scores mean something for captions like 'a red circle' and nothing "
+               "for real photos")
+BUNDLED_NOTES = {
+    "tiny": f"the bundled tiny ALIGN, {SHAPES_TASK}. Get kakaobrain/align-base with `refalign fetch` "
+            "(needs huggingface_hub) or pass --weights DIR.",
+    "tiny-altclip": f"the bundled tiny AltCLIP, {SHAPES_TASK}; its captions may be English, French or Chinese "
+                    "('un cercle rouge', '一个红色的圆'). Get BAAI/AltCLIP with `refalign fetch BAAI/AltCLIP` or pass "
+                    "--weights DIR.",
+    "tiny-vtde": f"the bundled tiny VisionTextDualEncoder (ViT + RoBERTa), {SHAPES_TASK}. Pass --weights DIR for a "
+                 "trained VisionTextDualEncoder checkpoint.",
 }
 
 
@@ -40,8 +55,6 @@ def _bundled_candidates(name: str) -> list[str]:
     return [os.path.join(PACKAGE_DIR, package_dir), os.path.join(REPO_DIR, "weights", weights_dir)]
 
 
-def _tiny_candidates() -> list[str]:
-    return [c for name in BUNDLED for c in _bundled_candidates(name)]
 
 
 def _is_checkpoint_dir(path: str) -> bool:
@@ -104,13 +117,13 @@ def _how_to_get() -> str:
     return (f"Get the weights with `refalign fetch` (downloads {DEFAULT_REPO} into the Hugging Face cache; needs "
             f"huggingface_hub), or download {', '.join(NEEDED_FILES)} and model.safetensors (or pytorch_model.bin, "
             f"then `refalign convert DIR`) from https://huggingface.co/{DEFAULT_REPO} into {into}, and set "
-            f"REFALIGN_WEIGHTS to it or pass --weights). model='tiny' runs the bundled tiny checkpoint (random "
-            f"weights: a smoke test, not real embeddings).")
+            f"REFALIGN_WEIGHTS to it or pass --weights). model='tiny' runs the bundled tiny checkpoint (trained on "
+            f"coloured shapes only: not real embeddings).")
 
 
 def resolve_weights(name_or_path=None) -> str:
     """A checkpoint directory (or the file the caller named), found on disk only:
-    an existing path; "tiny" (the bundled random checkpoint); "org/name" from the Hugging Face cache;
+    an existing path; a bundled tiny checkpoint's name ("tiny", "tiny-altclip", "tiny-vtde"); "org/name" from the Hugging Face cache;
     None: $REFALIGN_WEIGHTS, then <repo>/weights/align-base (in a source checkout), then kakaobrain/align-base in
     the cache."""
     if name_or_path is None:
@@ -159,21 +172,34 @@ def _weights_digest(folder: str) -> str | None:
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def is_bundled_tiny(path) -> bool:
-    """True when `path` (a folder or a file in it) is one of the bundled tiny checkpoints (random weights), or a
-    copy of one (same model.safetensors)."""
+def bundled_tiny_name(path) -> str | None:
+    """Which bundled tiny checkpoint `path` (a folder or a file in it) is -- "tiny", "tiny-altclip", "tiny-vtde" --
+    also for a copy of one (same model.safetensors); None for any other checkpoint."""
     folder = os.fspath(path)
     if not os.path.isdir(folder):
         folder = os.path.dirname(os.path.abspath(folder))
-    tiny = [c for c in _tiny_candidates() if _is_checkpoint_dir(c)]
-    if any(os.path.realpath(folder) == os.path.realpath(c) for c in tiny):
-        return True
-    size = os.path.getsize(os.path.join(folder, "model.safetensors")) \
-        if os.path.isfile(os.path.join(folder, "model.safetensors")) else -1
-    for c in tiny:  # a copy: compare the (5 MB) weights file, only when the sizes already agree
-        if os.path.getsize(os.path.join(c, "model.safetensors")) == size:
-            return _weights_digest(folder) == _weights_digest(c)
-    return False
+    bundled = [(name, c) for name in BUNDLED for c in _bundled_candidates(name) if _is_checkpoint_dir(c)]
+    for name, c in bundled:
+        if os.path.realpath(folder) == os.path.realpath(c):
+            return name
+    weights = os.path.join(folder, "model.safetensors")
+    size = os.path.getsize(weights) if os.path.isfile(weights) else -1
+    for name, c in bundled:  # a copy: compare the (few MB) weights file, only when the sizes already agree
+        same_size = os.path.getsize(os.path.join(c, "model.safetensors")) == size
+        if same_size and _weights_digest(folder) == _weights_digest(c):
+            return name
+    return None
+
+
+def is_bundled_tiny(path) -> bool:
+    """True when `path` is one of the bundled tiny checkpoints, or a copy of one."""
+    return bundled_tiny_name(path) is not None
+
+
+def bundled_tiny_note(path) -> str | None:
+    """The one-line note commands print when they run on a bundled tiny checkpoint (None for any other)."""
+    name = bundled_tiny_name(path)
+    return None if name is None else f"note: {BUNDLED_NOTES[name]}"
 
 
 def fetch(repo_id: str = DEFAULT_REPO, dest=None) -> str:
