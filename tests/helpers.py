@@ -1,6 +1,8 @@
 """Small helpers shared by the model-level tests."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 
@@ -91,3 +93,25 @@ def noise_calibrated_check(model_dir: str, inputs: dict, transformers_f32_tensor
             # below to catch it)
             "shift_times_noise": {n: times_noise(3e-5 * by_name[n].scale, by_name[n].noise, by_name[n].scale)
                                   for n in shift}}
+
+
+GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
+
+
+def check_projected_golden(name: str, dtype: str, model_type: str, n_tensors: int) -> None:
+    """refalign on a bundled tiny CLIP-style checkpoint ("tiny-altclip", "tiny-vtde"), fed its committed golden's own
+    inputs, against transformers' intermediates (tools/make_goldens.py) at the golden's suggested tolerances. No
+    torch: this is what a machine without it checks."""
+    import refalign
+    from refalign.golden import compare, read_golden
+    from refalign.models.projected import tensors_from_outputs
+    golden, meta = read_golden(os.path.join(GOLDEN_DIR, f"{name}-{dtype}.safetensors"))
+    assert meta["model_type"] == model_type and meta["producer"].startswith("transformers ")
+    assert meta["weights"] == name and meta["dtype"] == dtype
+    model = refalign.AutoModel.from_pretrained(name, dtype=np.dtype(dtype))
+    inputs = {key.split(".", 1)[1]: golden[key] for key in model.golden.inputs}
+    assert (inputs["attention_mask"] == 0).any()                               # a padded caption is in it
+    out = model(**inputs, return_loss=True, output_hidden_states=True)
+    result = compare((golden, meta), tensors_from_outputs(out, None, inputs, np.dtype(dtype)))
+    assert result.ok, result.format()
+    assert len(result.reports) == n_tensors and all(r.status == "OK" for r in result.reports), result.format()

@@ -388,7 +388,7 @@ def test_committed_goldens_regenerate_identically(regenerated):
     ok, report = make_goldens.check(GOLDEN_DIR, regenerated_dir=regenerated)
     assert ok, report
     assert report.count("PASS: all 26 compared tensors") == 2, report          # ALIGN's tiny, float64 + float32
-    assert report.count("PASS: all 18 compared tensors") == 2, report          # AltCLIP's tiny, float64 + float32
+    assert report.count("PASS: all 20 compared tensors") == 4, report  # tiny-altclip, tiny-vtde: float64 + float32
 
 
 def test_check_detects_a_changed_golden(regenerated, tmp_path):
@@ -423,6 +423,35 @@ def test_refalign_model_matches_transformers_goldens(dtype, tiny_dir):
     result = compare((golden, meta), tensors_from_outputs(out, feats, inputs, np.dtype(dtype)))
     assert result.ok, result.format()
     assert all(r.status == "OK" for r in result.reports)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_symmetric_depthwise_padding_bug_fails_at_its_block_and_at_the_logits(dtype, tiny_dir, tmp_path):
+    """A port that pads one stride-2 depthwise convolution symmetrically (transformers pads it (k//2 - 1, k//2),
+    except for the blocks config.depthwise_padding lists) against transformers' golden of the trained tiny ALIGN:
+    compare names that block first, and the error reaches the image embeddings and both logits. The bug is made
+    through the config: listing the block in depthwise_padding is exactly "symmetric padding there"."""
+    from refalign.models.align import AlignModel
+    from refalign.towers.efficientnet import block_specs
+    golden, meta = read_golden(GOLDEN["float64"])
+    buggy_dir = tmp_path / "buggy"
+    shutil.copytree(tiny_dir, buggy_dir)
+    config = tiny_config()
+    intact = AlignModel.from_pretrained(tiny_dir, dtype=dtype)
+    bad = next(s for s in block_specs(intact.config.vision_config) if s.stride == 2 and s.adjust_padding)
+    config["vision_config"]["depthwise_padding"] = [bad.index]
+    (buggy_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
+
+    inputs = {name.split(".", 1)[1]: golden[name] for name in INPUT_NAMES}
+    for model, ok in ((intact, True), (AlignModel.from_pretrained(str(buggy_dir), dtype=dtype), False)):
+        out = model(**inputs, return_loss=True, output_hidden_states=True)
+        feats = model.get_text_features(inputs["input_ids"], inputs["attention_mask"], inputs["token_type_ids"])
+        result = compare((golden, meta), tensors_from_outputs(out, feats, inputs, np.dtype(dtype)))
+        assert result.ok is ok, result.format()
+    failed = [r.name for r in result.reports if r.failed]
+    assert result.first_failure == f"vision.hidden_states.{bad.index + 1:02d}", result.format()
+    assert {"vision.last_hidden_state", "image_embeds", "logits_per_image", "logits_per_text", "loss"} <= set(failed)
+    assert not [n for n in failed if n.startswith(("inputs.", "text.")) or n == "text_embeds"]
 
 
 def golden_image_processor(meta):

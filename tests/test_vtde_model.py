@@ -12,7 +12,7 @@ import os
 import numpy as np
 import pytest
 
-from helpers import rel_err, to_numpy
+from helpers import check_projected_golden, rel_err, to_numpy
 from test_vtde_towers import _perturb
 
 import refalign
@@ -230,7 +230,7 @@ def test_the_commands_work_for_vtde(vit_bert_hub, photos, tmp_path, capsys):
     assert main(["similarity", photos["chelsea"], "a cat", "a dog", "-w", vit_bert_hub, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     probs = [s["probability"] for s in doc["scores"]]
-    assert abs(sum(probs) - 1) < 1e-6 and doc["random_weights"] is False
+    assert abs(sum(probs) - 1) < 1e-6 and doc["bundled_tiny"] is False
     out = tmp_path / "g.safetensors"
     assert main(["golden", "--image", photos["chelsea"], photos["coffee"], "--text", "a cat", "a cup",
                  "--out", str(out), "-w", vit_bert_hub, "--dtype", "float64"]) == 0
@@ -292,3 +292,14 @@ def test_noise_calibrated_golden_catches_a_small_shift(torch, vtde_dirs, name):
     print(f"VTDE {name}: transformers float32 at most {figures['worst_times_noise']:.2f}x refalign's float32 "
           f"noise ({figures['worst_tensor']}), {100 * figures['worst_share']:.0f}% of the budget; a 3e-5 shift is "
           f"{', '.join(f'{v:.0f}x' for v in figures['shift_times_noise'].values())} the noise")
+
+
+# ----------------------------------------------------------------------------------------------- committed goldens
+VTDE_GOLDEN_TENSORS = 20   # 3 inputs, 5 + 3 hidden states, the towers' outputs, embeddings, logits, loss
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_refalign_matches_transformers_goldens(dtype):
+    """refalign on the bundled tiny VisionTextDualEncoder (ViT + RoBERTa) against transformers' committed goldens;
+    runs without torch."""
+    check_projected_golden("tiny-vtde", dtype, "vision-text-dual-encoder", VTDE_GOLDEN_TENSORS)

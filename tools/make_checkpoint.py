@@ -1,7 +1,9 @@
 """Write ALIGN checkpoints with transformers, in the hub layout, for refalign's tests (torch needed; tools only).
 
-    python tools/make_checkpoint.py tiny  weights/tiny      # the bundled checkpoint (committed)
     python tools/make_checkpoint.py full  /tmp/align-full   # align-base-shaped, random weights (~690 MB)
+    python tools/make_checkpoint.py tiny  /tmp/align-tiny   # TINY_CONFIG's shrunk architecture, random weights
+
+The bundled weights/tiny has TINY_CONFIG's architecture but is trained on coloured shapes by tools/train_tiny.py.
 
 Weights are transformers' own random init from a fixed seed, then:
 - batch-norm running statistics are calibrated on real photos (so activations stay O(1) through 55 blocks,

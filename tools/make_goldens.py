@@ -1,12 +1,14 @@
 """Write the committed golden files from transformers (torch + transformers needed; tools only).
 
-    python tools/make_goldens.py            # (re)write tests/golden/{tiny,tiny-altclip}-{float64,float32}.safetensors
+    python tools/make_goldens.py            # (re)write tests/golden/{tiny,tiny-altclip,tiny-vtde}-{float64,float32}...
     python tools/make_goldens.py --check    # regenerate in a temp dir, compare with the committed files; exit 1
                                             # on any difference (CI runs this where torch is installed)
 
-One pair of files per bundled tiny checkpoint: "tiny" (ALIGN, described below) and "tiny-altclip" (AltCLIP: the same
+One pair of files per bundled tiny checkpoint: "tiny" (ALIGN, described below), "tiny-altclip" (AltCLIP: the same
 three photos, captions in English, French and Chinese padded to the longest, transformers' AltCLIPModel with its
-default sdpa attention -- float64 throughout in the float64 run -- and its processor with the PIL backend).
+default sdpa attention -- float64 throughout in the float64 run -- and its processor with the PIL backend) and
+"tiny-vtde" (VisionTextDualEncoder, ViT + RoBERTa with a byte-level BPE: the same photos, English captions padded
+to the longest, sdpa, the PIL-backend ViT processor).
 
 ALIGN:
 
@@ -53,6 +55,8 @@ from refalign.models.projected import tensors_from_outputs as projected_tensors 
 TINY_DIR = os.path.join(ROOT, "weights", "tiny")
 ALTCLIP_DIR = os.path.join(ROOT, "weights", "tiny-altclip")
 ALTCLIP_TEXTS = ("a photo of a cat", "Une tasse de café ☕", "一张宇航员的照片")   # en, fr, zh
+VTDE_DIR = os.path.join(ROOT, "weights", "tiny-vtde")
+VTDE_TEXTS = ("a photo of a cat", "a cup of coffee", "an astronaut")
 GOLDEN_DIR = os.path.join(ROOT, "tests", "golden")
 IMAGES = ("chelsea.png", "coffee.png", "astronaut.png")
 TEXTS = ("a photo of a cat", "Une tasse de café ☕", "宇宙飛行士の写真")
@@ -191,20 +195,43 @@ def run_transformers(dtype: str) -> tuple[dict, dict]:
     return tensors, metadata
 
 
-def run_transformers_altclip(dtype: str) -> tuple[dict, dict]:
-    """Every intermediate of transformers' AltCLIPModel (weights/tiny-altclip) on the fixed inputs, and metadata."""
+# the CLIP-style families: golden prefix -> (model_type, checkpoint folder, captions, and the names of transformers'
+# model, processor, PIL image processor and tokenizer classes that read it)
+PROJECTED = {
+    "tiny-altclip": ("altclip", ALTCLIP_DIR, ALTCLIP_TEXTS,
+                     ("AltCLIPModel", "AltCLIPProcessor", "CLIPImageProcessorPil", "XLMRobertaTokenizer")),
+    "tiny-vtde": ("vision-text-dual-encoder", VTDE_DIR, VTDE_TEXTS,
+                  ("VisionTextDualEncoderModel", "VisionTextDualEncoderProcessor", "ViTImageProcessorPil",
+                   "RobertaTokenizer")),
+}
+
+
+def _projected_parts(family: str, dtype: str):
+    """transformers' processor (PIL image backend) and model (sdpa: a float64 softmax) for one CLIP-style family."""
+    import torch
+    import transformers
+    _, folder, _, (model_cls, processor_cls, image_cls, tokenizer_cls) = PROJECTED[family]
+    processor = getattr(transformers, processor_cls)(
+        image_processor=getattr(transformers, image_cls).from_pretrained(folder),
+        tokenizer=getattr(transformers, tokenizer_cls).from_pretrained(folder))
+    model = getattr(transformers, model_cls).from_pretrained(folder, dtype=getattr(torch, dtype),
+                                                             attn_implementation="sdpa")
+    return processor, model
+
+
+def run_transformers_projected(family: str, dtype: str) -> tuple[dict, dict]:
+    """Every intermediate of transformers' AltCLIPModel or VisionTextDualEncoderModel on one bundled tiny
+    checkpoint, fed the three photos and the family's captions (padded to the longest), and the metadata."""
     import skimage
     import torch
     import transformers
     from PIL import Image
     torch.set_num_threads(2)
-    processor = transformers.AltCLIPProcessor(
-        image_processor=transformers.CLIPImageProcessorPil.from_pretrained(ALTCLIP_DIR),
-        tokenizer=transformers.XLMRobertaTokenizer.from_pretrained(ALTCLIP_DIR))
-    model = transformers.AltCLIPModel.from_pretrained(ALTCLIP_DIR, dtype=getattr(torch, dtype),
-                                                      attn_implementation="sdpa").eval()
+    model_type, folder, texts, _ = PROJECTED[family]
+    processor, model = _projected_parts(family, dtype)
+    model.eval()
     images = [Image.open(p).convert("RGB") for p in photo_paths()]
-    inputs = processor(text=list(ALTCLIP_TEXTS), images=images, padding=True, return_tensors="pt")
+    inputs = processor(text=list(texts), images=images, padding=True, return_tensors="pt")
     if inputs["pixel_values"].dtype != torch.float32:
         raise SystemExit(f"transformers' processor returned {inputs['pixel_values'].dtype} pixels, expected float32")
     inputs["pixel_values"] = inputs["pixel_values"].to(getattr(torch, dtype))
@@ -212,17 +239,17 @@ def run_transformers_altclip(dtype: str) -> tuple[dict, dict]:
         out = model(**inputs, return_loss=True, output_hidden_states=True)
     tensors = projected_tensors(out, None, {k: v.numpy() for k, v in inputs.items()}, np.dtype(dtype))
     ip, tok = processor.image_processor, processor.tokenizer
-    with open(os.path.join(ALTCLIP_DIR, "config.json"), encoding="utf-8") as f:
+    with open(os.path.join(folder, "config.json"), encoding="utf-8") as f:
         config = json.load(f)
-    with open(os.path.join(ALTCLIP_DIR, "MADE_BY.json"), encoding="utf-8") as f:
+    with open(os.path.join(folder, "MADE_BY.json"), encoding="utf-8") as f:
         made_by = json.load(f)
     metadata = {
         "producer": f"transformers {transformers.__version__} / torch {torch.__version__}",
         "tool": "tools/make_goldens.py",
-        "model_type": "altclip",
+        "model_type": model_type,
         "dtype": dtype,
-        "weights": "tiny-altclip",
-        "weights_sha256": file_sha256(os.path.join(ALTCLIP_DIR, "model.safetensors")),
+        "weights": family,
+        "weights_sha256": file_sha256(os.path.join(folder, "model.safetensors")),
         "config": config,
         "preprocessing": {
             "image_processor_backend": type(ip).__name__,
@@ -233,9 +260,8 @@ def run_transformers_altclip(dtype: str) -> tuple[dict, dict]:
             "padding": "longest",
         },
         "inputs": {"images": list(IMAGES), "image_source": "scikit-image data directory",
-                   "texts": list(ALTCLIP_TEXTS), "pairs": "text i describes image i (the loss's targets)"},
-        "seed": f"{made_by['seed']} (weights/tiny-altclip made by {made_by['tool']}; the forward pass is "
-                "deterministic)",
+                   "texts": list(texts), "pairs": "text i describes image i (the loss's targets)"},
+        "seed": f"{made_by['seed']} (weights/{family} made by {made_by['tool']}; the forward pass is deterministic)",
         "attention": "sdpa (torch scaled_dot_product_attention; float64 softmax in the float64 run)",
         "tolerances": suggested_tolerances(tensors, dtype),
         "transformers_version": transformers.__version__,
@@ -246,7 +272,9 @@ def run_transformers_altclip(dtype: str) -> tuple[dict, dict]:
 
 
 # family (the golden files' prefix) -> the function that runs transformers on its bundled checkpoint
-FAMILIES = {"tiny": run_transformers, "tiny-altclip": run_transformers_altclip}
+FAMILIES = {"tiny": run_transformers,
+            "tiny-altclip": lambda dtype: run_transformers_projected("tiny-altclip", dtype),
+            "tiny-vtde": lambda dtype: run_transformers_projected("tiny-vtde", dtype)}
 
 
 def generate(out_dir: str = GOLDEN_DIR) -> list[str]:

@@ -26,6 +26,7 @@ draws (above), and its own random stream (numpy's generator seeded with [seed, 1
 image can coincide with a training image whatever the seeds.
 
     python tools/shapes.py --out /tmp/shapes --n 24 --seed 0 [--split test]   # PNGs named NNNN_colour_shape.png
+    python tools/shapes.py --quickstart refalign/assets/shape.png              # the README's bundled picture
 """
 from __future__ import annotations
 
@@ -155,13 +156,30 @@ def dataset(n: int, seed: int, split: str = "train", shuffle: bool = True) -> li
     return [(render(*CLASSES[label], rng, split), label) for label in labels]
 
 
+# The picture the README's quick start scores against a few captions: a "test"-split render (never trained on)
+QUICKSTART_CLASS = ("blue", "triangle")
+QUICKSTART_SEED = 2033   # a wide 464 x 323 picture, low noise (a 107 kB PNG)
+
+
+def quickstart_picture() -> Image.Image:
+    """refalign/assets/shape.png: one blue triangle from the held-out "test" split, deterministic."""
+    return render(*QUICKSTART_CLASS, np.random.default_rng([QUICKSTART_SEED, SPLITS.index("test")]), "test")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", required=True, help="folder for the PNG files")
+    ap.add_argument("--out", help="folder for the PNG files")
+    ap.add_argument("--quickstart", metavar="PNG", help="write the quick start's picture (a blue triangle) there")
     ap.add_argument("--n", type=int, default=24, help="number of images (default %(default)s)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--split", choices=SPLITS, default="train")
     args = ap.parse_args(argv)
+    if args.quickstart:
+        quickstart_picture().save(args.quickstart, optimize=True)
+        print(f"wrote {args.quickstart}")
+        return 0
+    if not args.out:
+        ap.error("give --out FOLDER (or --quickstart PNG)")
     os.makedirs(args.out, exist_ok=True)
     for k, (image, label) in enumerate(dataset(args.n, args.seed, args.split)):
         colour, shape = CLASSES[label]
