@@ -19,7 +19,7 @@ import shutil
 import numpy as np
 import pytest
 
-from helpers import rel_err, to_numpy
+from helpers import check_projected_golden, rel_err, to_numpy
 from test_vtde_towers import _perturb
 
 import refalign
@@ -225,24 +225,13 @@ def test_config_errors_name_the_key(small_dir, tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------- committed goldens
-ALTCLIP_GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden", "tiny-altclip-{}.safetensors")
+ALTCLIP_GOLDEN_TENSORS = 20   # 3 inputs, 5 + 3 hidden states, the towers' outputs, embeddings, logits, loss
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_refalign_matches_transformers_goldens(dtype):
-    """refalign on the bundled tiny AltCLIP, fed the golden's own inputs, against transformers' intermediates
-    (tools/make_goldens.py) at the suggested tolerances; runs without torch."""
-    from refalign.golden import compare, read_golden
-    from refalign.models.projected import tensors_from_outputs
-    golden, meta = read_golden(ALTCLIP_GOLDEN.format(dtype))
-    assert meta["model_type"] == "altclip" and meta["producer"].startswith("transformers ")
-    model = refalign.AutoModel.from_pretrained("tiny-altclip", dtype=np.dtype(dtype))
-    inputs = {name.split(".", 1)[1]: golden[name] for name in model.golden.inputs}
-    assert (inputs["input_ids"] == 1).any()                                    # a padded caption is in it
-    out = model(**inputs, return_loss=True, output_hidden_states=True)
-    result = compare((golden, meta), tensors_from_outputs(out, None, inputs, np.dtype(dtype)))
-    assert result.ok, result.format()
-    assert len(result.reports) == 18 and all(r.status == "OK" for r in result.reports)
+    """refalign on the bundled tiny AltCLIP against transformers' committed goldens; runs without torch."""
+    check_projected_golden("tiny-altclip", dtype, "altclip", ALTCLIP_GOLDEN_TENSORS)
 
 
 def test_hub_era_pytorch_model_bin_converts_and_loads(torch, small_dir, tmp_path):
@@ -317,11 +306,11 @@ def test_the_commands_work_for_altclip(photos, tmp_path, capsys):
     from refalign.cli import main
     assert main(["info", "tiny-altclip"]) == 0
     info = capsys.readouterr().out
-    assert "XLM-R 2 layers, hidden 64 -> 48" in info and "CLIP-vision 2 layers" in info, info
+    assert "XLM-R 2 layers, hidden 64 -> 48" in info and "CLIP-vision 4 layers" in info, info
     assert "XLMRobertaTokenizer" in info and "CLIPImageProcessor" in info and "result: ok" in info, info
     assert main(["similarity", photos["chelsea"], "a cat", "un chat", "一只猫", "-w", "tiny-altclip", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert abs(sum(s["probability"] for s in doc["scores"]) - 1) < 1e-6 and doc["random_weights"] is True
+    assert abs(sum(s["probability"] for s in doc["scores"]) - 1) < 1e-6 and doc["bundled_tiny"] is True
     out = tmp_path / "g.safetensors"
     assert main(["golden", "--image", photos["chelsea"], photos["coffee"], "--text", "a cat", "une tasse de café",
                  "--out", str(out), "-w", "tiny-altclip", "--dtype", "float64"]) == 0

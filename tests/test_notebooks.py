@@ -8,6 +8,7 @@ checkpoint), so in CI they run on tiny.
 from __future__ import annotations
 
 import ast
+import re
 import importlib.util
 import json
 import os
@@ -18,7 +19,9 @@ from conftest import require
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOK_DIR = os.path.join(ROOT, "notebooks")
-EXPECTED = ["01_tokenizer.ipynb", "02_text_tower.ipynb", "03_vision_tower.ipynb", "04_end_to_end.ipynb"]
+EXPECTED = ["01_tokenizer.ipynb", "02_text_tower.ipynb", "03_vision_tower.ipynb", "04_end_to_end.ipynb",
+            "05_tokenizers.ipynb", "06_vision_transformer.ipynb", "07_altclip_languages.ipynb",
+            "08_vision_text_dual_encoder.ipynb"]
 NOTEBOOKS = sorted(n for n in os.listdir(NOTEBOOK_DIR) if n.endswith(".ipynb")) if os.path.isdir(NOTEBOOK_DIR) else []
 MAX_BYTES = 1_500_000
 
@@ -45,6 +48,41 @@ def _pngs(nb) -> int:
     return sum(1 for o in _outputs(nb) if "image/png" in o.get("data", {}))
 
 
+_NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+")
+
+
+def _printed(cell) -> str:
+    """The text a reader sees under a code cell: streams and plain-text results, object addresses blanked."""
+    parts = []
+    for o in cell.get("outputs", []):
+        if o.output_type == "stream":
+            parts.append(o.text)
+        elif "data" in o and "image/png" not in o["data"] and "text/plain" in o["data"]:
+            parts.append(o["data"]["text/plain"])
+    return _ADDRESS.sub(" at 0x?", "".join(parts))
+
+
+def _text_mismatch(old: str, new: str) -> str | None:
+    """None when the two texts are the same apart from the last printed digit of numbers (another CPU's float32
+    rounding may move it) and from the values of numbers below 1e-5 in size (the printed rounding errors of a
+    comparison, which another summation order changes); else a description of the first difference."""
+    old_words, new_words = _NUMBER.split(old), _NUMBER.split(new)
+    if old_words != new_words:
+        first = next(i for i, (a, b) in enumerate(zip(old_words + [""], new_words + [""])) if a != b)
+        return f"text {old_words[first][:200]!r} != {new_words[first][:200]!r}"
+    for a, b in zip(_NUMBER.findall(old), _NUMBER.findall(new)):
+        if a == b or max(abs(float(a)), abs(float(b))) <= 1e-5:
+            continue
+        mantissa = a.lower().split("e")[0]
+        decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+        exponent = int(a.lower().split("e")[1]) if "e" in a.lower() else 0
+        unit = 10.0 ** (exponent - decimals)               # one unit in the last printed digit
+        if abs(float(a) - float(b)) > 2 * unit + 1e-4 * abs(float(a)):
+            return f"number {a} != {b}"
+    return None
+
+
 def _load_builder():
     spec = importlib.util.spec_from_file_location("refalign_notebooks_build", os.path.join(NOTEBOOK_DIR, "_build.py"))
     module = importlib.util.module_from_spec(spec)
@@ -53,7 +91,7 @@ def _load_builder():
 
 
 # ----------------------------------------------------------------------------------------------- the files
-def test_the_four_notebooks_are_there():
+def test_the_eight_notebooks_are_there():
     assert set(EXPECTED) <= set(NOTEBOOKS), f"missing notebooks: {sorted(set(EXPECTED) - set(NOTEBOOKS))}"
     assert os.path.isfile(os.path.join(NOTEBOOK_DIR, "README.md"))
 
@@ -125,3 +163,10 @@ def test_notebook_runs_from_a_clean_kernel(name):
         f"the notebook kernel runs {prefix} (Python {version}), not this environment's {sys.prefix}"
     with open(path, "rb") as f:
         assert f.read() == committed_bytes, f"running {name} modified the committed file"
+    # what a reader sees in the committed file is what a fresh run prints (numbers to their printed precision)
+    committed = nbformat.reads(committed_bytes.decode("utf-8"), as_version=4)
+    for i, (old, new) in enumerate(zip(_code_cells(committed), _code_cells(nb))):
+        old_text, new_text = _printed(old), _printed(new)
+        problem = _text_mismatch(old_text, new_text)
+        assert problem is None, f"{name}, code cell {i}: the committed output differs from a fresh run: {problem}"
+
