@@ -50,17 +50,20 @@ def _pngs(nb) -> int:
 
 _NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 _ADDRESS = re.compile(r" at 0x[0-9a-f]+")
+# an absolute path into the checkout (weights/..., refalign/assets/...) is printed with the machine's own root
+_REPO_PATH = re.compile(r"/[^\s'\"]*?/(?=(?:weights|refalign|notebooks|tests|tools)/)")
 
 
 def _printed(cell) -> str:
-    """The text a reader sees under a code cell: streams and plain-text results, object addresses blanked."""
+    """The text a reader sees under a code cell: streams and plain-text results, object addresses and the checkout's
+    root blanked."""
     parts = []
     for o in cell.get("outputs", []):
         if o.output_type == "stream":
             parts.append(o.text)
         elif "data" in o and "image/png" not in o["data"] and "text/plain" in o["data"]:
             parts.append(o["data"]["text/plain"])
-    return _ADDRESS.sub(" at 0x?", "".join(parts))
+    return _REPO_PATH.sub("<repo>/", _ADDRESS.sub(" at 0x?", "".join(parts)))
 
 
 def _text_mismatch(old: str, new: str) -> str | None:
