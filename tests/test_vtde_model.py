@@ -123,8 +123,10 @@ def test_tower_types_are_checked(vtde_dirs, tmp_path):
     cfg = json.load(open(d / "config.json"))
     cfg["text_config"]["model_type"] = "electra"
     json.dump(cfg, open(d / "config.json", "w"))
-    with pytest.raises(UnsupportedModelError, match="text_config.model_type 'electra'.*bert, roberta, xlm-roberta"):
+    want = "text_config.model_type 'electra'.*bert, roberta, xlm-roberta"
+    with pytest.raises(UnsupportedModelError, match=want) as e:
         refalign.AutoModel.from_pretrained(str(d))
+    assert str(e.value).startswith(os.path.join(str(d), "config.json") + ":")     # names the file
     assert os.path.isfile(d / "model.safetensors")
 
 

@@ -198,7 +198,7 @@ class ModelConfig:
             raise ConfigError(f"{source}: expected a JSON object at the top level, got {type(d).__name__}")
         d = cls.prepare(d, source)
         sections = {}
-        for name, section_cls in cls.section_classes(d).items():
+        for name, section_cls in cls.section_classes(d, source).items():
             sections[name] = build_section(section_cls, d.get(name) or {}, source, name)
             sections[name].validate(source, name)
         top = {f.name: d[f.name] for f in dataclasses.fields(cls)
@@ -216,8 +216,9 @@ class ModelConfig:
         return d
 
     @classmethod
-    def section_classes(cls, d: dict) -> dict[str, type]:
-        """The dataclass of each section for this config.json (a family whose towers vary picks them here)."""
+    def section_classes(cls, d: dict, source: str = "config.json") -> dict[str, type]:
+        """The dataclass of each section for this config.json (a family whose towers vary picks them here; an error
+        names `source`, the file)."""
         return cls.sub_configs
 
     @classmethod

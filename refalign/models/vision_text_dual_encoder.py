@@ -75,9 +75,9 @@ class VisionTextDualEncoderConfig(ModelConfig):
         return d
 
     @classmethod
-    def section_classes(cls, d: dict) -> dict[str, type]:
-        return {"vision_config": _tower(d.get("vision_config"), VISION_TOWERS, "vit", "vision_config", "config.json"),
-                "text_config": _tower(d.get("text_config"), TEXT_TOWERS, "bert", "text_config", "config.json")}
+    def section_classes(cls, d: dict, source: str = "config.json") -> dict[str, type]:
+        return {"vision_config": _tower(d.get("vision_config"), VISION_TOWERS, "vit", "vision_config", source),
+                "text_config": _tower(d.get("text_config"), TEXT_TOWERS, "bert", "text_config", source)}
 
     def describe(self) -> dict:
         v, t = self.vision_config, self.text_config
