@@ -134,10 +134,10 @@ def _bundled_tiny_note(path: str) -> str | None:
 
 def validate_checkpoint(path, *, sha256: bool = False) -> dict:
     """Check a checkpoint (folder, or its weights file) and summarise it, as a JSON-serialisable dict:
-    checkpoint_summary's fields plus "ok", "bundled_tiny" (and its "bundled_tiny_note"), "checks" ([{"check", "ok", "status", "detail"}],
-    status being ok / FAIL / warn / skip), "warnings", the config keys nothing reads, the non-finite tensors,
-    and "sha256" when asked. A broken checkpoint is reported, not raised; a path that does not exist raises
-    WeightsNotFoundError."""
+    checkpoint_summary's fields plus "ok", "bundled_tiny" (and its "bundled_tiny_note"), "checks" ([{"check", "ok",
+    "status", "detail"}], status being ok / FAIL / warn / skip), "warnings", the config keys nothing reads, the
+    non-finite tensors, and "sha256" when asked. A broken checkpoint is reported, not raised; a path that does not
+    exist raises WeightsNotFoundError."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise WeightsNotFoundError(f"{path}: no such file or directory")

@@ -31,13 +31,13 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 BUNDLED = {
     "tiny": ("_tiny", "tiny"),                          # ALIGN
     "tiny-altclip": ("_tiny_altclip", "tiny-altclip"),  # AltCLIP
-    "tiny-vtde": ("_tiny_vtde", "tiny-vtde"),           # VisionTextDualEncoder (ViT + BERT)
+    "tiny-vtde": ("_tiny_vtde", "tiny-vtde"),           # VisionTextDualEncoder (ViT + RoBERTa)
 }
 # What each bundled checkpoint is, for the note every command prints when it runs on one: they are trained by
 # tools/train_tiny.py on one task only (tools/shapes.py), and where the real weights of the family come from.
 SHAPES_TASK = ("trained only on pictures of one coloured shape (red, green, blue or yellow circle, square or "
-               "triangle; tools/shapes.py), so its scores mean something for captions like 'a red circle' and nothing "
-               "for real photos")
+               "triangle; tools/shapes.py), so its scores mean something for captions like 'a red circle' and "
+               "nothing for real photos")
 BUNDLED_NOTES = {
     "tiny": f"the bundled tiny ALIGN, {SHAPES_TASK}. Get kakaobrain/align-base with `refalign fetch` "
             "(needs huggingface_hub) or pass --weights DIR.",
@@ -123,7 +123,8 @@ def _how_to_get() -> str:
 
 def resolve_weights(name_or_path=None) -> str:
     """A checkpoint directory (or the file the caller named), found on disk only:
-    an existing path; a bundled tiny checkpoint's name ("tiny", "tiny-altclip", "tiny-vtde"); "org/name" from the Hugging Face cache;
+    an existing path; a bundled tiny checkpoint's name ("tiny", "tiny-altclip", "tiny-vtde"); "org/name" from the
+    Hugging Face cache;
     None: $REFALIGN_WEIGHTS, then <repo>/weights/align-base (in a source checkout), then kakaobrain/align-base in
     the cache."""
     if name_or_path is None:
@@ -184,9 +185,12 @@ def bundled_tiny_name(path) -> str | None:
             return name
     weights = os.path.join(folder, "model.safetensors")
     size = os.path.getsize(weights) if os.path.isfile(weights) else -1
+    digest = None
     for name, c in bundled:  # a copy: compare the (few MB) weights file, only when the sizes already agree
-        same_size = os.path.getsize(os.path.join(c, "model.safetensors")) == size
-        if same_size and _weights_digest(folder) == _weights_digest(c):
+        if os.path.getsize(os.path.join(c, "model.safetensors")) != size:
+            continue
+        digest = digest or _weights_digest(folder)   # hashed once, however many candidates share its size
+        if digest == _weights_digest(c):
             return name
     return None
 
