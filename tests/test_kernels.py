@@ -1,5 +1,6 @@
 """refalign.fast.kernels (Numba) against their readable NumPy twins, on odd shapes, strides, paddings, batches, dtypes
-and non-contiguous inputs; then the two fast tower paths against the reference paths; then thread safety.
+and non-contiguous inputs; then the image tower's fast path against its reference path; then thread safety.
+(The transformer layers' fast paths: tests/test_encoder_fast.py.)
 
 Error measure: rel = max|kernel - twin| / max|twin|; float64 <= 1e-12 (same formulas, rounding only), float32
 <= 1e-5 (float32 rounding over sums of up to a few hundred terms; the float32 swish uses a polynomial exp, ~1 ulp).
@@ -232,7 +233,7 @@ def test_matmul_wt_epilogues_on_every_band(m, n, dtype, blas_control, monkeypatc
     with parallel.single_threaded_blas():
         got_bn = parallel.matmul_wt(x, w, K.bn_act_epilogue(*K.bn_vectors(gamma, beta, mean, var, 1e-3, True),
                                                             act=True, residual=res))
-        got_gelu = parallel.matmul_wt(x, w, K.bias_act_epilogue(bias, gelu=True))
+        got_gelu = parallel.matmul_wt(x, w, K.bias_act_epilogue(bias, "gelu"))
         got_bias = parallel.matmul_wt(x, w, K.bias_act_epilogue(bias))
     tol = 1e-12 if dtype == np.float64 else 1e-5
     assert _rel(got_bn.astype(np.float64), bn_ref) <= tol
@@ -299,30 +300,6 @@ def test_vision_fast_path_matches_reference(tiny, dtype, bsz, h, w, threads, mon
     last, none = V._blocks_nhwc(params, cfg, px, "vision_model.", False)
     assert none is None
     np.testing.assert_array_equal(last, got)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("threads", ["default", "band_everything"])
-def test_text_fast_layer_matches_encoder_layer(tiny, dtype, threads, monkeypatch):
-    from refalign.fast import parallel
-    if threads == "band_everything":
-        monkeypatch.setattr(parallel, "_MIN_SPLIT_FLOPS", 0)
-        monkeypatch.setattr(parallel, "_MIN_SPLIT_VALUES", 0)
-    from refalign.towers import bert as T
-    params = {k: v.astype(dtype) for k, v in tiny.params.items()}
-    cfg = tiny.config.text_config
-    rng = np.random.default_rng(0)
-    ids = rng.integers(0, cfg.vocab_size, (3, 11))
-    keep = np.ones((3, 11))
-    keep[1, 7:] = 0
-    mask_bias = ((1 - keep.astype(dtype)) * np.finfo(dtype).min)[:, None, None, :]
-    x = T.embeddings(params, "text_model.embeddings.", ids, np.zeros_like(ids), cfg.layer_norm_eps)
-    for act_name in ("gelu", "relu"):
-        act = ops.activation(act_name)
-        with parallel.single_threaded_blas():  # as text_forward calls it
-            got, got_p = T._encoder_layer_fast(params, "text_model.encoder.layer.0.", x, mask_bias, cfg, act)
-        ref, ref_p = T.encoder_layer(params, "text_model.encoder.layer.0.", x, mask_bias, cfg, act)
-        assert _rel(got, ref) <= TOL[dtype] and _rel(got_p, ref_p) <= TOL[dtype]
 
 
 # ------------------------------------------------------------------------------------------ threads

@@ -6,10 +6,12 @@
     ops.batch_norm (+ swish, + residual)           bn_act_epilogue      on each band of a 1x1 conv's product
                                                    affine_act_          the same over a whole [pixels, channels] array
     ops.layer_norm(x + residual)                   layer_norm_residual  one pass per row
-    linear's bias (+ ops.gelu)                     bias_act_epilogue    on each band of a dense layer's product
+    linear's bias (+ ops.gelu / ops.quick_gelu,    bias_act_epilogue    on each band of a dense layer's product
+                   + the residual add)
                                                    bias_gelu_           the same over a whole array
-Attention stays NumPy (layers.attention.scaled_dot_product, banded over the batch in the fast layer): a Numba
-scores/softmax/probs@v kernel measured 3x slower than its batched BLAS products.
+    ops.softmax of layers.attention's scores       softmax_             in place, scale and padding mask fused
+Attention's two products stay BLAS calls (refalign.fast.encoder runs them per head, in cache-sized blocks): a Numba
+scores/softmax/probs@v kernel measured 3x slower than BLAS products.
 
 Inside the kernels the image tower's activations are NHWC ([batch, height, width, channels]): the channel axis is
 the contiguous one, so every inner loop runs over channels with independent accumulators and vectorizes without
@@ -322,47 +324,150 @@ _E = [np.float32(c) for c in (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -
 _E0, _E1, _E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9 = _E
 
 
+ACT_NONE, ACT_GELU, ACT_QUICK_GELU = 0, 1, 2
+_EPILOGUE_ACTS = {None: ACT_NONE, "gelu": ACT_GELU, "gelu_python": ACT_GELU, "quick_gelu": ACT_QUICK_GELU}
+_QUICK = 1.702  # quick_gelu(v) = v * sigmoid(1.702 v)
+
+
+@jit.njit(inline="always", error_model="numpy")
+def _gelu_row_f32(o, tb, eb, ib):
+    # o[:] = 0.5 o (1 + erf(o / sqrt 2)) in place for a float32 row: erfc by the Chebyshev fit on the polynomial exp
+    half, r2 = np.float32(0.5), np.float32(1.0 / math.sqrt(2.0))
+    for c in range(o.shape[0]):
+        u = -o[c] * r2
+        t = np.float32(1.0) / (np.float32(1.0) + np.float32(0.5) * abs(u))
+        tb[c] = t
+        eb[c] = -u * u + (_E0 + t * (_E1 + t * (_E2 + t * (_E3 + t * (_E4 + t * (_E5 + t * (
+            _E6 + t * (_E7 + t * (_E8 + t * _E9)))))))))
+    _exp_row_f32(eb, np.float32(1.0), eb, ib)
+    for c in range(o.shape[0]):
+        e = tb[c] * eb[c]                                   # erfc(|u|)
+        o[c] = half * o[c] * (np.float32(2.0) - e if o[c] > 0 else e)   # u < 0  <=>  o > 0: erfc(u) = 2 - erfc(|u|)
+
+
+@jit.njit(inline="always", error_model="numpy")
+def _quick_gelu_row_f32(o, eb, ib):
+    # o[:] = o / (1 + e^(-1.702 o)) in place for a float32 row, on the polynomial exp
+    _exp_row_f32(o, np.float32(-_QUICK), eb, ib)
+    for c in range(o.shape[0]):
+        o[c] = o[c] / (np.float32(1.0) + eb[c])
+
+
 @jit.njit(nogil=True, error_model="numpy")
-def _bias_gelu_block(y, r0, r1, c0, c1, b, gelu, fast):
-    # the block y[r0:r1, c0:c1] of y [N, I] in place: v = y + b, then (gelu) 0.5 v (1 + erf(v / sqrt 2))
+def _bias_act_block(y, r0, r1, c0, c1, b, act, fast, res, has_res):
+    # the block y[r0:r1, c0:c1] of y [N, I] in place: v = y + b, then the activation (act: ACT_*), then + res.
+    # float64 (not fast) computes the twins' formulas: gelu with math.erf, quick_gelu as v * sigmoid(1.702 v) with
+    # ops.sigmoid's two branches.
     bv, width = b[c0:c1], c1 - c0
-    half, one, r2 = y.dtype.type(0.5), y.dtype.type(1.0), y.dtype.type(1.0 / math.sqrt(2.0))
+    half, one, r2, k = y.dtype.type(0.5), y.dtype.type(1.0), y.dtype.type(1.0 / math.sqrt(2.0)), y.dtype.type(_QUICK)
     tb, eb, ib = np.empty(width, np.float32), np.empty(width, np.float32), np.empty(width, np.int32)
     for n in range(r0, r1):
         o = y[n, c0:c1]
-        if not gelu:
-            for c in range(width):
-                o[c] += bv[c]
-            continue
-        if not fast:
-            for c in range(width):
-                v = o[c] + bv[c]
-                o[c] = half * v * (one + math.erf(v * r2))
-            continue
         for c in range(width):
-            v = o[c] + bv[c]
-            o[c] = v
-            u = -v * r2
-            t = np.float32(1.0) / (np.float32(1.0) + np.float32(0.5) * abs(u))
-            tb[c] = t
-            eb[c] = -u * u + (_E0 + t * (_E1 + t * (_E2 + t * (_E3 + t * (_E4 + t * (_E5 + t * (
-                _E6 + t * (_E7 + t * (_E8 + t * _E9)))))))))
-        _exp_row_f32(eb, np.float32(1.0), eb, ib)
-        for c in range(width):
-            e = tb[c] * eb[c]                                   # erfc(|u|)
-            u_neg = o[c] > 0                                    # u < 0  <=>  v > 0
-            o[c] = half * o[c] * (np.float32(2.0) - e if u_neg else e)
+            o[c] += bv[c]
+        if act == ACT_GELU:
+            if fast:
+                _gelu_row_f32(o, tb, eb, ib)
+            else:
+                for c in range(width):
+                    o[c] = half * o[c] * (one + math.erf(o[c] * r2))
+        elif act == ACT_QUICK_GELU:
+            if fast:
+                _quick_gelu_row_f32(o, eb, ib)
+            else:
+                for c in range(width):
+                    z = k * o[c]
+                    e = np.exp(-abs(z))
+                    o[c] = o[c] * ((one if z >= 0 else e) / (one + e))
+        if has_res:
+            rr = res[n, c0:c1]
+            for c in range(width):
+                o[c] += rr[c]
 
 
-def bias_act_epilogue(bias: NDArray, gelu: bool = False):
-    """The epilogue of a linear layer for refalign.fast.parallel.matmul_wt: f(y, r0, r1, c0, c1) adds the bias to that
-    block of the C-contiguous [N, I] product [then applies the exact GELU].  Twin: y + bias [then ops.gelu]."""
+def bias_act_epilogue(bias: NDArray | None, act: str | None = None, residual: NDArray | None = None):
+    """The epilogue of a linear layer for refalign.fast.parallel.matmul_wt: f(y, r0, r1, c0, c1), in place on that
+    block of the C-contiguous [N, I] product: y + bias [then the activation: "gelu" (exact, erf) or "quick_gelu"]
+    [then + residual ([N, I])].  Twin: ops.linear's bias, ops.gelu / ops.quick_gelu, then the residual add."""
+    code = _EPILOGUE_ACTS[act]
+
     def epilogue(y: NDArray, r0: int, r1: int, c0: int, c1: int) -> None:
         assert y.flags.c_contiguous and y.ndim == 2
-        _bias_gelu_block(y, r0, r1, c0, c1, bias, gelu, y.dtype == np.float32)
+        b = bias if bias is not None else np.zeros(y.shape[1], y.dtype)
+        res = residual if residual is not None else np.empty((0, 0), y.dtype)
+        assert residual is None or (res.shape == y.shape and res.dtype == y.dtype)
+        _bias_act_block(y, r0, r1, c0, c1, b, code, y.dtype == np.float32, res, residual is not None)
     return epilogue
+
+
+def fused_activation(name: str) -> str | None:
+    """The activation name as bias_act_epilogue takes it, or None when it has no fused kernel (apply it after)."""
+    return name if name in _EPILOGUE_ACTS and name is not None else None
 
 
 def bias_gelu_(y2d: NDArray, bias: NDArray) -> NDArray:
     """In place on a C-contiguous [N, I]: y = gelu(y + bias) (exact, erf); twin: ops.gelu(y + bias)."""
-    return _parallel.apply_epilogue(y2d, bias_act_epilogue(bias, gelu=True))
+    return _parallel.apply_epilogue(y2d, bias_act_epilogue(bias, "gelu"))
+
+
+# ----------------------------------------------------------------------------------------------- attention
+@jit.njit(inline="always")
+def _row_max(z):
+    # the maximum of a row, in 8 independent lanes (a single running max is one long dependency chain)
+    n = z.shape[0]
+    m = np.full(8, -np.inf)
+    for c in range(0, n - n % 8, 8):
+        for j in range(8):
+            m[j] = max(m[j], z[c + j])
+    for c in range(n - n % 8, n):
+        m[0] = max(m[0], z[c])
+    return m.max()
+
+
+@jit.njit(inline="always")
+def _row_sum(z):
+    # the sum of a row in float64, in 8 independent partial sums
+    n = z.shape[0]
+    s = np.zeros(8)
+    for c in range(0, n - n % 8, 8):
+        for j in range(8):
+            s[j] += z[c + j]
+    for c in range(n - n % 8, n):
+        s[0] += z[c]
+    return s.sum()
+
+
+@jit.njit(nogil=True, error_model="numpy")
+def _softmax_kernel(s, scale, mask, has_mask, fast):
+    # s [n, Lq, Lk] in place: softmax over the last axis of s * scale (+ mask [Lk]), the maximum subtracted first
+    n, lq, lk = s.shape
+    ib = np.empty(lk, np.int32)
+    for i in range(n):
+        for r in range(lq):
+            z = s[i, r]
+            for c in range(lk):
+                z[c] = z[c] * scale + mask[c] if has_mask else z[c] * scale
+            m = z.dtype.type(_row_max(z))
+            if fast:
+                for c in range(lk):
+                    z[c] = z[c] - m
+                _exp_row_f32(z, np.float32(1.0), z, ib)
+                inv = np.float32(1.0 / _row_sum(z))
+                for c in range(lk):
+                    z[c] = z[c] * inv
+            else:
+                for c in range(lk):
+                    z[c] = np.exp(z[c] - m)
+                total = z.dtype.type(_row_sum(z))
+                for c in range(lk):
+                    z[c] = z[c] / total
+
+
+def softmax_(scores: NDArray, scale: float, mask_row: NDArray | None = None) -> NDArray:
+    """In place on C-contiguous scores [n, Lq, Lk]: softmax(scores * scale + mask_row) over the last axis, the row
+    maximum subtracted first.  Twin: ops.softmax((q @ k^T) * scale + mask_bias) in layers.attention."""
+    assert scores.flags.c_contiguous and scores.ndim == 3
+    has = mask_row is not None
+    mask = mask_row if has else np.empty(0, scores.dtype)
+    _softmax_kernel(scores, scores.dtype.type(scale), mask, has, scores.dtype == np.float32)
+    return scores

@@ -21,9 +21,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import CheckpointError
-from ..layers.attention import merge_heads, multi_head_attention, padding_mask_bias, scaled_dot_product, split_heads
+from ..layers.attention import multi_head_attention, padding_mask_bias
 from ..loading.config import check_transformer_section
-from ..ops import activation, gelu, layer_norm, linear
+from ..ops import activation, layer_norm, linear
 from ..outputs import ModelOutput
 
 PREFIXES = ("text_model.", "bert.", "")  # ALIGN checkpoint, BertFor*-style checkpoint, plain BertModel checkpoint
@@ -169,38 +169,20 @@ def encoder_layer(params: dict, p: str, x: NDArray, mask_bias: NDArray, cfg: Ber
     return feed_forward(params, p, x, act, cfg.layer_norm_eps), probs
 
 
-def _encoder_layer_fast(params: dict, p: str, x: NDArray, mask_bias: NDArray, cfg: BertConfig,
-                        act) -> tuple[NDArray, NDArray]:
-    """encoder_layer through refalign.fast's kernels and threads (same formulas; tested against encoder_layer):
-    each dense layer is a banded product with its bias (and exact GELU) added per band, attention is banded over
-    the batch, LayerNorm is fused with its residual add.  Runs inside parallel.single_threaded_blas."""
-    from ..fast import kernels as K
-    from ..fast.parallel import matmul_wt, run_bands
-    B, L, H = x.shape
-    a, eps, n_heads = p + "attention.", cfg.layer_norm_eps, cfg.num_attention_heads
-    fused_gelu = act is gelu
-
-    def dense(inp: NDArray, name: str, with_gelu: bool = False) -> NDArray:   # (N, in) -> (N, out), + bias [GELU]
-        return matmul_wt(inp, params[name + ".weight"], K.bias_act_epilogue(params[name + ".bias"], with_gelu))
-
-    x2 = x.reshape(B * L, H)                                                    # (B, L, H) -> (B*L, H)
-    q, k, v = (split_heads(dense(x2, f"{a}self.{m}").reshape(B, L, H), n_heads) for m in ("query", "key", "value"))
-    probs = np.empty((B, n_heads, L, L), dtype=x.dtype)
-    ctx = np.empty_like(q)                                                      # (B, h, L, d)
-
-    def attention_band(b0: int, b1: int) -> None:  # the texts b0:b1
-        ctx[b0:b1], probs[b0:b1] = scaled_dot_product(q[b0:b1], k[b0:b1], v[b0:b1], mask_bias[b0:b1])
-
-    run_bands(attention_band, B, probs.size)
-    y = dense(merge_heads(ctx).reshape(B * L, H), a + "output.dense")
-    x1 = K.layer_norm_residual(y, x2, params[a + "output.LayerNorm.weight"], params[a + "output.LayerNorm.bias"],
-                               eps)                                             # LN(attn + x), (B*L, H)
-    inter = dense(x1, p + "intermediate.dense", with_gelu=fused_gelu)         # (B*L, H) -> (B*L, I)
-    if not fused_gelu:
-        inter = act(inter)
-    y = dense(inter, p + "output.dense")                                       # (B*L, I) -> (B*L, H)
-    out = K.layer_norm_residual(y, x1, params[p + "output.LayerNorm.weight"], params[p + "output.LayerNorm.bias"], eps)
-    return out.reshape(B, L, H), probs
+def layer_weights(params: dict, p: str):
+    """The tensors of encoder layer `p` under refalign.fast.encoder's neutral names (post-LN: ln1 after attention,
+    ln2 after the MLP)."""
+    from ..fast.encoder import LayerWeights
+    a = p + "attention."
+    return LayerWeights(
+        q_w=params[a + "self.query.weight"], q_b=params[a + "self.query.bias"],
+        k_w=params[a + "self.key.weight"], k_b=params[a + "self.key.bias"],
+        v_w=params[a + "self.value.weight"], v_b=params[a + "self.value.bias"],
+        o_w=params[a + "output.dense.weight"], o_b=params[a + "output.dense.bias"],
+        ln1_w=params[a + "output.LayerNorm.weight"], ln1_b=params[a + "output.LayerNorm.bias"],
+        fc1_w=params[p + "intermediate.dense.weight"], fc1_b=params[p + "intermediate.dense.bias"],
+        fc2_w=params[p + "output.dense.weight"], fc2_b=params[p + "output.dense.bias"],
+        ln2_w=params[p + "output.LayerNorm.weight"], ln2_b=params[p + "output.LayerNorm.bias"])
 
 
 def pooler(params: dict, p: str, x: NDArray) -> NDArray:
@@ -222,16 +204,22 @@ def bert_forward(params: dict[str, np.ndarray], cfg: BertConfig, input_ids, atte
 
     mask_bias = padding_mask_bias(attention_mask, dtype)  # (B, L) -> (B, 1, 1, L): 0 or most-negative per key
 
-    from ..fast.parallel import single_threaded_blas   # here: loading weights does not start Numba
+    from ..fast.encoder import post_ln_layer           # here: loading weights does not start Numba
+    from ..fast.parallel import single_threaded_blas
     act = activation(cfg.hidden_act)
     x = embeddings(params, prefix + "embeddings.", input_ids, token_type_ids, cfg.layer_norm_eps,
                    position_ids(cfg, input_ids))                                                   # (B, L, H)
+    B, L, H = x.shape
     hidden_states, attentions = [x], []
-    with single_threaded_blas():  # products banded over refalign's threads (see refalign.fast.parallel)
+    x2 = np.ascontiguousarray(x.reshape(B * L, H))
+    with single_threaded_blas():  # encoder_layer's formulas through refalign.fast (products banded over its threads)
         for n in range(cfg.num_hidden_layers):
-            x, probs = _encoder_layer_fast(params, f"{prefix}encoder.layer.{n}.", x, mask_bias, cfg, act)
-            hidden_states.append(x)
+            x2, probs = post_ln_layer(x2, layer_weights(params, f"{prefix}encoder.layer.{n}."), B,
+                                      cfg.num_attention_heads, cfg.layer_norm_eps, cfg.hidden_act, act, mask_bias,
+                                      keep_probs=output_attentions)
+            hidden_states.append(x2.reshape(B, L, H))
             attentions.append(probs)
+    x = x2.reshape(B, L, H)
     assert x.dtype == dtype, f"compute dtype drifted from {dtype} to {x.dtype}"
 
     pooled = pooler(params, prefix + "pooler.", x) if f"{prefix}pooler.dense.weight" in params else None

@@ -107,6 +107,22 @@ def encoder_layer(params: dict, p: str, x: NDArray, cfg: CLIPVisionConfig, act) 
     return x + linear(h, params[p + "mlp.fc2.weight"], params[p + "mlp.fc2.bias"]), probs
 
 
+def layer_weights(params: dict, p: str):
+    """The tensors of encoder layer `p` under refalign.fast.encoder's neutral names (pre-LN: layer_norm1 before
+    attention, layer_norm2 before the MLP)."""
+    from ..fast.encoder import LayerWeights
+    a = p + "self_attn."
+    return LayerWeights(
+        q_w=params[a + "q_proj.weight"], q_b=params[a + "q_proj.bias"],
+        k_w=params[a + "k_proj.weight"], k_b=params[a + "k_proj.bias"],
+        v_w=params[a + "v_proj.weight"], v_b=params[a + "v_proj.bias"],
+        o_w=params[a + "out_proj.weight"], o_b=params[a + "out_proj.bias"],
+        ln1_w=params[p + "layer_norm1.weight"], ln1_b=params[p + "layer_norm1.bias"],
+        fc1_w=params[p + "mlp.fc1.weight"], fc1_b=params[p + "mlp.fc1.bias"],
+        fc2_w=params[p + "mlp.fc2.weight"], fc2_b=params[p + "mlp.fc2.bias"],
+        ln2_w=params[p + "layer_norm2.weight"], ln2_b=params[p + "layer_norm2.bias"])
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The tower
 # ---------------------------------------------------------------------------------------------------------------
@@ -117,14 +133,21 @@ def clip_vision_forward(params: dict[str, NDArray], cfg: CLIPVisionConfig, pixel
     """CLIPVisionModel.forward: [B, C, H, W] -> CLIPVisionOutput."""
     require_tensors(params, clip_vision_shapes(cfg, prefix))
     check_image_input(pixel_values, cfg.num_channels, cfg.image_size)
+    from ..fast.encoder import pre_ln_layer           # here: loading weights does not start Numba
+    from ..fast.parallel import single_threaded_blas
     act, eps = activation(cfg.hidden_act), cfg.layer_norm_eps
     x = embeddings(params, prefix + "embeddings.", pixel_values)
     x = layer_norm(x, params[prefix + "pre_layrnorm.weight"], params[prefix + "pre_layrnorm.bias"], eps)
+    B, T, D = x.shape
     hidden_states, attentions = [x], []
-    for n in range(cfg.num_hidden_layers):
-        x, probs = encoder_layer(params, f"{prefix}encoder.layers.{n}.", x, cfg, act)
-        hidden_states.append(x)
-        attentions.append(probs)
+    x2 = np.ascontiguousarray(x.reshape(B * T, D))
+    with single_threaded_blas():  # encoder_layer's formulas through refalign.fast (products banded over its threads)
+        for n in range(cfg.num_hidden_layers):
+            x2, probs = pre_ln_layer(x2, layer_weights(params, f"{prefix}encoder.layers.{n}."), B,
+                                     cfg.num_attention_heads, eps, cfg.hidden_act, act, keep_probs=output_attentions)
+            hidden_states.append(x2.reshape(B, T, D))
+            attentions.append(probs)
+    x = x2.reshape(B, T, D)
     pooled = layer_norm(x[:, 0], params[prefix + "post_layernorm.weight"], params[prefix + "post_layernorm.bias"],
                         eps)                                                         # [B, D]
     return CLIPVisionOutput(last_hidden_state=x, pooler_output=pooled,

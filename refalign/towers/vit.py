@@ -122,6 +122,22 @@ def encoder_layer(params: dict, p: str, x: NDArray, cfg: ViTConfig, act) -> tupl
     return x + linear(h, params[p + "output.dense.weight"], params[p + "output.dense.bias"]), probs
 
 
+def layer_weights(params: dict, p: str):
+    """The tensors of encoder layer `p` under refalign.fast.encoder's neutral names (pre-LN: ln1 before attention,
+    ln2 before the MLP); query/key/value biases are None when the config has qkv_bias false."""
+    from ..fast.encoder import LayerWeights
+    a = p + "attention."
+    return LayerWeights(
+        q_w=params[a + "attention.query.weight"], q_b=params.get(a + "attention.query.bias"),
+        k_w=params[a + "attention.key.weight"], k_b=params.get(a + "attention.key.bias"),
+        v_w=params[a + "attention.value.weight"], v_b=params.get(a + "attention.value.bias"),
+        o_w=params[a + "output.dense.weight"], o_b=params[a + "output.dense.bias"],
+        ln1_w=params[p + "layernorm_before.weight"], ln1_b=params[p + "layernorm_before.bias"],
+        fc1_w=params[p + "intermediate.dense.weight"], fc1_b=params[p + "intermediate.dense.bias"],
+        fc2_w=params[p + "output.dense.weight"], fc2_b=params[p + "output.dense.bias"],
+        ln2_w=params[p + "layernorm_after.weight"], ln2_b=params[p + "layernorm_after.bias"])
+
+
 def pooler(params: dict, p: str, x: NDArray, act) -> NDArray:
     """act(dense(token 0)), tanh by default: [B, T, D] -> [B, P] (the class token; DeiT's pooler reads token 0 too)."""
     return act(linear(x[:, 0], params[p + "dense.weight"], params[p + "dense.bias"]))
@@ -136,13 +152,21 @@ def vit_forward(params: dict[str, NDArray], cfg: ViTConfig, pixel_values: NDArra
     """ViTModel.forward (DeiTModel's when the checkpoint has a distillation token): [B, C, H, W] -> ViTOutput."""
     require_tensors(params, vit_shapes(cfg, prefix, prefix + "embeddings.distillation_token" in params))
     check_image_input(pixel_values, cfg.num_channels, cfg.image_size)
+    from ..fast.encoder import pre_ln_layer           # here: loading weights does not start Numba
+    from ..fast.parallel import single_threaded_blas
     act = activation(cfg.hidden_act)
     x = embeddings(params, prefix + "embeddings.", pixel_values)
+    B, T, D = x.shape
     hidden_states, attentions = [x], []
-    for n in range(cfg.num_hidden_layers):
-        x, probs = encoder_layer(params, f"{prefix}encoder.layer.{n}.", x, cfg, act)
-        hidden_states.append(x)
-        attentions.append(probs)
+    x2 = np.ascontiguousarray(x.reshape(B * T, D))
+    with single_threaded_blas():  # encoder_layer's formulas through refalign.fast (products banded over its threads)
+        for n in range(cfg.num_hidden_layers):
+            x2, probs = pre_ln_layer(x2, layer_weights(params, f"{prefix}encoder.layer.{n}."), B,
+                                     cfg.num_attention_heads, cfg.layer_norm_eps, cfg.hidden_act, act,
+                                     keep_probs=output_attentions)
+            hidden_states.append(x2.reshape(B, T, D))
+            attentions.append(probs)
+    x = x2.reshape(B, T, D)
     last = layer_norm(x, params[prefix + "layernorm.weight"], params[prefix + "layernorm.bias"], cfg.layer_norm_eps)
     pooled = None
     if prefix + "pooler.dense.weight" in params:
