@@ -102,7 +102,7 @@ def empty_tokenizer_caches() -> None:
     """refalign's tokenizer state that outlives a tokenizer object: WordPiece's shared normalizers (their character
     maps fill as text is seen), the byte-level BPE pre-tokenizer and the grapheme-cluster tables (built on first use),
     the parsed tokenizer.json. A new tokenizer's own caches (word -> ids, cluster -> normalised text) start empty."""
-    from refalign.tokenizers import charsmap, files, wordpiece, bpe
+    from refalign.tokenizers import bpe, charsmap, files, wordpiece
     wordpiece._Normalizer._instances.clear()
     bpe._splitter.cache_clear()
     charsmap._cluster_joiners.cache_clear()
