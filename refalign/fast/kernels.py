@@ -282,6 +282,69 @@ def affine_act_(y2d: NDArray, a: NDArray, s: NDArray, t: NDArray, act: bool = Fa
     return _parallel.apply_epilogue(y2d, bn_act_epilogue(a, s, t, act, residual))
 
 
+# ----------------------------------------------------------------------------------------------- row reductions
+# A running sum (or max) over a row is one long dependency chain: each add waits for the previous one (~4 cycles).
+# These keep 8 independent partial results (scalars, so they stay in registers) and combine them at the end.
+@jit.njit(inline="always")
+def _row_sum(z):
+    """sum(z) in float64, in 8 interleaved partial sums."""
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    n = z.shape[0]
+    end = n - n % 8
+    for c in range(0, end, 8):
+        s0 += z[c]
+        s1 += z[c + 1]
+        s2 += z[c + 2]
+        s3 += z[c + 3]
+        s4 += z[c + 4]
+        s5 += z[c + 5]
+        s6 += z[c + 6]
+        s7 += z[c + 7]
+    for c in range(end, n):
+        s0 += z[c]
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
+@jit.njit(inline="always")
+def _row_sum_squares(z):
+    """sum(z * z) in float64, in 8 interleaved partial sums."""
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    n = z.shape[0]
+    end = n - n % 8
+    for c in range(0, end, 8):
+        s0 += z[c] * z[c]
+        s1 += z[c + 1] * z[c + 1]
+        s2 += z[c + 2] * z[c + 2]
+        s3 += z[c + 3] * z[c + 3]
+        s4 += z[c + 4] * z[c + 4]
+        s5 += z[c + 5] * z[c + 5]
+        s6 += z[c + 6] * z[c + 6]
+        s7 += z[c + 7] * z[c + 7]
+    for c in range(end, n):
+        s0 += z[c] * z[c]
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
+@jit.njit(inline="always")
+def _row_max(z):
+    """max(z), in 8 interleaved partial maxima."""
+    n = z.shape[0]
+    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = z[0]
+    end = n - n % 8
+    for c in range(0, end, 8):
+        m0 = max(m0, z[c])
+        m1 = max(m1, z[c + 1])
+        m2 = max(m2, z[c + 2])
+        m3 = max(m3, z[c + 3])
+        m4 = max(m4, z[c + 4])
+        m5 = max(m5, z[c + 5])
+        m6 = max(m6, z[c + 6])
+        m7 = max(m7, z[c + 7])
+    for c in range(end, n):
+        m0 = max(m0, z[c])
+    return max(max(max(m0, m1), max(m2, m3)), max(max(m4, m5), max(m6, m7)))
+
+
 # ----------------------------------------------------------------------------------------------- text tower
 @jit.njit(nogil=True, error_model="numpy")
 def _layer_norm_kernel(x, res, has_res, w, b, eps, out, r0, r1):
@@ -291,16 +354,10 @@ def _layer_norm_kernel(x, res, has_res, w, b, eps, out, r0, r1):
         o = out[n]
         for c in range(H):
             o[c] = x[n, c] + res[n, c] if has_res else x[n, c]
-        m = 0.0
+        mean = o.dtype.type(_row_sum(o) / H)
         for c in range(H):
-            m += o[c]
-        mean = o.dtype.type(m / H)
-        v = 0.0
-        for c in range(H):
-            d = o[c] - mean
-            o[c] = d
-            v += d * d
-        inv = o.dtype.type(1.0) / np.sqrt(o.dtype.type(v / H) + eps)
+            o[c] = o[c] - mean
+        inv = o.dtype.type(1.0) / np.sqrt(o.dtype.type(_row_sum_squares(o) / H) + eps)
         for c in range(H):
             o[c] = o[c] * inv * w[c] + b[c]
 
@@ -411,32 +468,6 @@ def bias_gelu_(y2d: NDArray, bias: NDArray) -> NDArray:
 
 
 # ----------------------------------------------------------------------------------------------- attention
-@jit.njit(inline="always")
-def _row_max(z):
-    # the maximum of a row, in 8 independent lanes (a single running max is one long dependency chain)
-    n = z.shape[0]
-    m = np.full(8, -np.inf)
-    for c in range(0, n - n % 8, 8):
-        for j in range(8):
-            m[j] = max(m[j], z[c + j])
-    for c in range(n - n % 8, n):
-        m[0] = max(m[0], z[c])
-    return m.max()
-
-
-@jit.njit(inline="always")
-def _row_sum(z):
-    # the sum of a row in float64, in 8 independent partial sums
-    n = z.shape[0]
-    s = np.zeros(8)
-    for c in range(0, n - n % 8, 8):
-        for j in range(8):
-            s[j] += z[c + j]
-    for c in range(n - n % 8, n):
-        s[0] += z[c]
-    return s.sum()
-
-
 @jit.njit(nogil=True, error_model="numpy")
 def _softmax_kernel(s, scale, mask, has_mask, fast):
     # s [n, Lq, Lk] in place: softmax over the last axis of s * scale (+ mask [Lk]), the maximum subtracted first
@@ -447,7 +478,7 @@ def _softmax_kernel(s, scale, mask, has_mask, fast):
             z = s[i, r]
             for c in range(lk):
                 z[c] = z[c] * scale + mask[c] if has_mask else z[c] * scale
-            m = z.dtype.type(_row_max(z))
+            m = _row_max(z)
             if fast:
                 for c in range(lk):
                     z[c] = z[c] - m
