@@ -1,6 +1,8 @@
 """Fresh-process similarity: what a one-off user script costs. A new Python process imports the library, loads the
 full-size model and processor and scores one photo against five captions (benchmarks/worker.py `fresh`); measured:
 the wall time of the whole process (interpreter start to exit) and its peak RSS (VmHWM, read at its end).
+refalign runs the way its CLI does (`refalign similarity`: low_memory=True, so a tower's memory-mapped weight pages
+leave the resident set once the tower has run and the peak is the larger tower, not both).
 
 refalign runs with its Numba cache warm (the benchmark's own cache folder, filled by an untimed first run) and cold
 (REFALIGN_CACHE_DIR = a new empty folder: every kernel compiled, as on a first install). One untimed run of each side

@@ -197,7 +197,8 @@ def fresh(impl: str, model_dir: str, photo: str, *texts: str) -> int:
     """What a user's script does, once: import, load, score one photo against the texts."""
     if impl == "refalign":
         import refalign
-        probs = refalign.similarity(photo, list(texts), model=model_dir)
+        # one shot, as `refalign similarity` runs it: each tower's weight pages leave the resident set after use
+        probs = refalign.similarity(photo, list(texts), model=model_dir, low_memory=True)
         if forbidden_imports():
             print(f"refalign's process imported {forbidden_imports()}", file=sys.stderr)
             return 3

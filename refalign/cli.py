@@ -77,7 +77,7 @@ def cmd_similarity(args) -> int:
     texts = _gather(args, args.texts, args.texts_file, "text", "--texts-file")
     images = _images(args)
     model, _ = load(args.weights, args.dtype)
-    scores = similarity_scores(images, texts, model=model)
+    scores = similarity_scores(images, texts, model=model, low_memory=True)   # one shot: see low_memory
     note = _weights_note(model)
     rows = [[{"text": t, "cosine": float(scores["cosine"][i, j]), "logit": float(scores["logits"][i, j]),
               "probability": float(scores["probabilities"][i, j])} for j, t in enumerate(texts)]
@@ -110,7 +110,7 @@ def cmd_classify(args) -> int:
     labels = _gather(args, args.labels or [], args.labels_file, "label", "--labels-file")
     images = _images(args)
     model, _ = load(args.weights, args.dtype)
-    rankings = classify(images, labels, template=args.template, model=model)
+    rankings = classify(images, labels, template=args.template, model=model, low_memory=True)
     note = _weights_note(model)
     if args.json:
         doc = {"weights": model.source, "bundled_tiny": note is not None, "template": args.template,

@@ -155,3 +155,39 @@ def test_no_default_weights_message(monkeypatch, tmp_path):
         pytest.skip(reason="weights/align-base exists on this machine, so the default resolution succeeds")
     with pytest.raises(RefalignError):
         refalign.similarity(np.zeros((8, 8, 3), np.uint8), ["a"], model=str(tmp_path / "nowhere"))
+
+
+def _vm_rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        return 1024 * int(next(line.split()[1] for line in f if line.startswith("VmRSS:")))
+
+
+@pytest.mark.slow
+def test_low_memory_releases_each_tower_and_changes_nothing(full_dir, photos):
+    """low_memory (the CLI's one-shot mode) drops a tower's memory-mapped weight pages once the tower has run: the
+    resident set shrinks by about the tower's weights, a later call reads them back from the file, and every score
+    stays bit-identical."""
+    model = AlignModel.from_pretrained(full_dir)
+    image, texts = photos["chelsea"], LABELS
+    before = refalign.similarity_scores(image, texts, model=model)
+    rss = _vm_rss_bytes()
+    released = model.release_weight_pages("text")
+    assert released > 300e6                                   # BERT-base's layers (the embeddings only in part)
+    assert rss - _vm_rss_bytes() > 250e6                      # the resident set really lost the used pages
+    low = refalign.similarity_scores(image, texts, model=model, low_memory=True)
+    again = refalign.similarity_scores(image, texts, model=model)
+    for scores in (low, again):
+        for key in before:
+            np.testing.assert_array_equal(scores[key], before[key])
+
+
+def test_release_weight_pages_skips_copies_and_names_bad_towers(tiny_dir):
+    model = AlignModel.from_pretrained(tiny_dir, dtype=np.float64)   # float64: converted copies, not the file's pages
+    assert model.release_weight_pages("vision") == 0
+    with pytest.raises(ValueError, match="tower must be one of"):
+        model.release_weight_pages("audio")
+    f32 = AlignModel.from_pretrained(tiny_dir)
+    ids = np.array([[101, 1037, 2417, 4418, 102]])
+    first = f32.get_text_features(ids)
+    assert f32.release_weight_pages("text") > 0
+    np.testing.assert_array_equal(f32.get_text_features(ids), first)

@@ -105,6 +105,17 @@ class DualEncoderModel:
                               f"from model_type)")
 
     # ----------------------------------------------------------------- inputs
+    TOWER_PREFIXES = {"text": ("text_model.", "text_projection."), "vision": ("vision_model.", "visual_projection.")}
+
+    def release_weight_pages(self, tower: str) -> int:
+        """Drop the pages of one tower's memory-mapped weights ("text" or "vision") from the resident set; they
+        come back from the file on the tower's next use (see loading.checkpoint.release_pages). Returns bytes."""
+        from ..loading.checkpoint import release_pages
+        if tower not in self.TOWER_PREFIXES:
+            raise ValueError(f"tower must be one of {sorted(self.TOWER_PREFIXES)}, got {tower!r}")
+        prefixes = self.TOWER_PREFIXES[tower]
+        return release_pages(v for k, v in self.params.items() if k.startswith(prefixes))
+
     def _ids(self, name: str, value, like=None) -> NDArray | None:
         if value is None:
             return None
