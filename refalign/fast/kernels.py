@@ -472,26 +472,50 @@ def bias_gelu_(y2d: NDArray, bias: NDArray) -> NDArray:
 def _softmax_kernel(s, scale, mask, has_mask, fast):
     # s [n, Lq, Lk] in place: softmax over the last axis of s * scale (+ mask [Lk]), the maximum subtracted first
     n, lq, lk = s.shape
-    ib = np.empty(lk, np.int32)
+    ib, e = np.empty(lk, np.int32), np.empty(lk, np.float32)
     for i in range(n):
         for r in range(lq):
             z = s[i, r]
-            for c in range(lk):
-                z[c] = z[c] * scale + mask[c] if has_mask else z[c] * scale
+            if has_mask:
+                for c in range(lk):
+                    z[c] = z[c] * scale + mask[c]
+            else:
+                for c in range(lk):
+                    z[c] = z[c] * scale
             m = _row_max(z)
             if fast:
-                for c in range(lk):
-                    z[c] = z[c] - m
-                _exp_row_f32(z, np.float32(1.0), z, ib)
-                inv = np.float32(1.0 / _row_sum(z))
-                for c in range(lk):
-                    z[c] = z[c] * inv
+                _softmax_row_f32(z, m, e, ib)
             else:
                 for c in range(lk):
                     z[c] = np.exp(z[c] - m)
                 total = z.dtype.type(_row_sum(z))
                 for c in range(lk):
                     z[c] = z[c] / total
+
+
+@jit.njit(error_model="numpy", fastmath={"contract"})
+def _softmax_row_f32(z, m, e, ib):
+    # z[:] = exp(z - m) / sum, float32: the polynomial exp in one loop into scratch e (a short row vectorizes better
+    # in one stream than in _exp_row_f32's two), then the 2^k scaling and the normalisation
+    n = z.shape[0]
+    for c in range(n):
+        e[c], ib[c] = _exp_parts(z[c] - m)
+    scale = ib.view(np.float32)
+    for c in range(n):
+        e[c] = e[c] * scale[c]
+    inv = np.float32(1.0) / _sum_f32(e)
+    for c in range(n):
+        z[c] = e[c] * inv
+
+
+@jit.njit(fastmath={"reassoc"})
+def _sum_f32(z):
+    # a float32 sum LLVM may reorder (so it vectorizes): for softmax denominators, positive terms <= 1 (the row's
+    # maximum term is 1), where the order changes the result by a few ulp at most
+    total = np.float32(0.0)
+    for c in range(z.shape[0]):
+        total += z[c]
+    return total
 
 
 def softmax_(scores: NDArray, scale: float, mask_row: NDArray | None = None) -> NDArray:
