@@ -217,7 +217,8 @@ def bert_forward(params: dict[str, np.ndarray], cfg: BertConfig, input_ids, atte
             x2, probs = post_ln_layer(x2, layer_weights(params, f"{prefix}encoder.layer.{n}."), B,
                                       cfg.num_attention_heads, cfg.layer_norm_eps, cfg.hidden_act, act, mask_bias,
                                       keep_probs=output_attentions)
-            hidden_states.append(x2.reshape(B, L, H))
+            if output_hidden_states:   # (kept only when asked: a finished layer's memory is reused while hot)
+                hidden_states.append(x2.reshape(B, L, H))
             attentions.append(probs)
     x = x2.reshape(B, L, H)
     assert x.dtype == dtype, f"compute dtype drifted from {dtype} to {x.dtype}"

@@ -145,7 +145,8 @@ def clip_vision_forward(params: dict[str, NDArray], cfg: CLIPVisionConfig, pixel
         for n in range(cfg.num_hidden_layers):
             x2, probs = pre_ln_layer(x2, layer_weights(params, f"{prefix}encoder.layers.{n}."), B,
                                      cfg.num_attention_heads, eps, cfg.hidden_act, act, keep_probs=output_attentions)
-            hidden_states.append(x2.reshape(B, T, D))
+            if output_hidden_states:   # (kept only when asked: a finished layer's memory is reused while hot)
+                hidden_states.append(x2.reshape(B, T, D))
             attentions.append(probs)
     x = x2.reshape(B, T, D)
     pooled = layer_norm(x[:, 0], params[prefix + "post_layernorm.weight"], params[prefix + "post_layernorm.bias"],

@@ -164,7 +164,8 @@ def vit_forward(params: dict[str, NDArray], cfg: ViTConfig, pixel_values: NDArra
             x2, probs = pre_ln_layer(x2, layer_weights(params, f"{prefix}encoder.layer.{n}."), B,
                                      cfg.num_attention_heads, cfg.layer_norm_eps, cfg.hidden_act, act,
                                      keep_probs=output_attentions)
-            hidden_states.append(x2.reshape(B, T, D))
+            if output_hidden_states:   # (kept only when asked: a finished layer's memory is reused while hot)
+                hidden_states.append(x2.reshape(B, T, D))
             attentions.append(probs)
     x = x2.reshape(B, T, D)
     last = layer_norm(x, params[prefix + "layernorm.weight"], params[prefix + "layernorm.bias"], cfg.layer_norm_eps)
