@@ -73,21 +73,7 @@ def _repository_readmes() -> list[str]:
 def doc_lines() -> list[str]:
     """site-packages documentation (Django's and emoji's excepted) and the repository's own prose."""
     read, lines = _tests_corpus._read, _tests_corpus._lines
-    out = []
-    for sp in _tests_corpus._site_packages():
-        meta = sorted(glob.glob(os.path.join(sp, "*.dist-info", "METADATA")))
-        lic = sorted(glob.glob(os.path.join(sp, "*.dist-info", "**", "LICEN[SC]E*"), recursive=True)
-                     + glob.glob(os.path.join(sp, "*.dist-info", "**", "COPYING*"), recursive=True))
-        docs = sorted(p for ext in ("md", "rst", "txt") for depth in ("*", "*/*", "*/*/*")
-                      for p in glob.glob(os.path.join(sp, depth, f"*.{ext}")) if os.path.getsize(p) < 2_000_000)
-        for f in meta:
-            text = None if _skipped(f, sp) else read(f)
-            if text is not None:
-                out.extend(lines(text.partition("\n\n")[2]))  # the long description after the headers
-        for f in lic + docs:
-            text = None if _skipped(f, sp) else read(f)
-            if text is not None:
-                out.extend(lines(text))
+    out = _tests_corpus.doc_lines(skip=_skipped)
     for f in _repository_readmes():
         out.extend(lines(read(f) or ""))
     for f in sorted(glob.glob(os.path.join(ROOT, "notebooks", "*.ipynb"))):

@@ -68,7 +68,10 @@ def code_lines() -> list[str]:
     return out
 
 
-def doc_lines() -> list[str]:
+def doc_lines(skip=None) -> list[str]:
+    """Documentation in site-packages; skip(path, site_packages) -> True leaves a file out (benchmarks/textlines.py
+    leaves out Django's and emoji's, so that its corpus is the same with or without them)."""
+    skip = skip or (lambda path, sp: False)
     out = []
     for sp in _site_packages():
         meta = sorted(glob.glob(os.path.join(sp, "*.dist-info", "METADATA")))
@@ -77,11 +80,11 @@ def doc_lines() -> list[str]:
         docs = sorted(p for ext in ("md", "rst", "txt") for depth in ("*", "*/*", "*/*/*")
                       for p in glob.glob(os.path.join(sp, depth, f"*.{ext}")) if os.path.getsize(p) < 2_000_000)
         for f in meta:
-            text = _read(f)
+            text = None if skip(f, sp) else _read(f)
             if text is not None:
                 out.extend(_lines(text.partition("\n\n")[2]))  # the long description after the headers
         for f in lic + docs:
-            text = _read(f)
+            text = None if skip(f, sp) else _read(f)
             if text is not None:
                 out.extend(_lines(text))
     return out
