@@ -51,6 +51,17 @@ class LayerWeights:
     ln2_b: NDArray
 
 
+def layer_weights(params: dict, p: str, modules: dict[str, str]) -> LayerWeights:
+    """A layer's LayerWeights from the tower's module names: `modules` maps q, k, v, o, ln1, fc1, fc2, ln2 to the
+    module under the layer prefix `p`, whose tensors are <module>.weight and <module>.bias (None when absent, e.g.
+    ViT with qkv_bias false; the towers have checked every tensor they need before this)."""
+    fields = {}
+    for short, module in modules.items():
+        fields[short + "_w"] = params[p + module + ".weight"]
+        fields[short + "_b"] = params.get(p + module + ".bias")
+    return LayerWeights(**fields)
+
+
 def dense(x: NDArray, w: NDArray, b: NDArray | None, act: str | None = None,
           residual: NDArray | None = None) -> NDArray:
     """[N, in] -> [N, out]: x w^T + b [then act] [then + residual], the epilogue on each band of the product."""

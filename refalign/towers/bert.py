@@ -169,20 +169,16 @@ def encoder_layer(params: dict, p: str, x: NDArray, mask_bias: NDArray, cfg: Ber
     return feed_forward(params, p, x, act, cfg.layer_norm_eps), probs
 
 
+# the modules of one encoder layer, under refalign.fast.encoder's neutral names (post-LN: ln1 after attention)
+FAST_LAYER_MODULES = dict(q="attention.self.query", k="attention.self.key", v="attention.self.value",
+                          o="attention.output.dense", ln1="attention.output.LayerNorm", fc1="intermediate.dense",
+                          fc2="output.dense", ln2="output.LayerNorm")
+
+
 def layer_weights(params: dict, p: str):
-    """The tensors of encoder layer `p` under refalign.fast.encoder's neutral names (post-LN: ln1 after attention,
-    ln2 after the MLP)."""
-    from ..fast.encoder import LayerWeights
-    a = p + "attention."
-    return LayerWeights(
-        q_w=params[a + "self.query.weight"], q_b=params[a + "self.query.bias"],
-        k_w=params[a + "self.key.weight"], k_b=params[a + "self.key.bias"],
-        v_w=params[a + "self.value.weight"], v_b=params[a + "self.value.bias"],
-        o_w=params[a + "output.dense.weight"], o_b=params[a + "output.dense.bias"],
-        ln1_w=params[a + "output.LayerNorm.weight"], ln1_b=params[a + "output.LayerNorm.bias"],
-        fc1_w=params[p + "intermediate.dense.weight"], fc1_b=params[p + "intermediate.dense.bias"],
-        fc2_w=params[p + "output.dense.weight"], fc2_b=params[p + "output.dense.bias"],
-        ln2_w=params[p + "output.LayerNorm.weight"], ln2_b=params[p + "output.LayerNorm.bias"])
+    """Encoder layer `p`'s tensors as refalign.fast.encoder.LayerWeights."""
+    from ..fast.encoder import layer_weights
+    return layer_weights(params, p, FAST_LAYER_MODULES)
 
 
 def pooler(params: dict, p: str, x: NDArray) -> NDArray:

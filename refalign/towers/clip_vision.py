@@ -107,20 +107,15 @@ def encoder_layer(params: dict, p: str, x: NDArray, cfg: CLIPVisionConfig, act) 
     return x + linear(h, params[p + "mlp.fc2.weight"], params[p + "mlp.fc2.bias"]), probs
 
 
+# the modules of one encoder layer, under refalign.fast.encoder's neutral names (pre-LN: ln1 before attention)
+FAST_LAYER_MODULES = dict(q="self_attn.q_proj", k="self_attn.k_proj", v="self_attn.v_proj", o="self_attn.out_proj",
+                          ln1="layer_norm1", fc1="mlp.fc1", fc2="mlp.fc2", ln2="layer_norm2")
+
+
 def layer_weights(params: dict, p: str):
-    """The tensors of encoder layer `p` under refalign.fast.encoder's neutral names (pre-LN: layer_norm1 before
-    attention, layer_norm2 before the MLP)."""
-    from ..fast.encoder import LayerWeights
-    a = p + "self_attn."
-    return LayerWeights(
-        q_w=params[a + "q_proj.weight"], q_b=params[a + "q_proj.bias"],
-        k_w=params[a + "k_proj.weight"], k_b=params[a + "k_proj.bias"],
-        v_w=params[a + "v_proj.weight"], v_b=params[a + "v_proj.bias"],
-        o_w=params[a + "out_proj.weight"], o_b=params[a + "out_proj.bias"],
-        ln1_w=params[p + "layer_norm1.weight"], ln1_b=params[p + "layer_norm1.bias"],
-        fc1_w=params[p + "mlp.fc1.weight"], fc1_b=params[p + "mlp.fc1.bias"],
-        fc2_w=params[p + "mlp.fc2.weight"], fc2_b=params[p + "mlp.fc2.bias"],
-        ln2_w=params[p + "layer_norm2.weight"], ln2_b=params[p + "layer_norm2.bias"])
+    """Encoder layer `p`'s tensors as refalign.fast.encoder.LayerWeights."""
+    from ..fast.encoder import layer_weights
+    return layer_weights(params, p, FAST_LAYER_MODULES)
 
 
 # ---------------------------------------------------------------------------------------------------------------

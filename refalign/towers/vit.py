@@ -122,20 +122,16 @@ def encoder_layer(params: dict, p: str, x: NDArray, cfg: ViTConfig, act) -> tupl
     return x + linear(h, params[p + "output.dense.weight"], params[p + "output.dense.bias"]), probs
 
 
+# the modules of one encoder layer, under refalign.fast.encoder's neutral names (pre-LN: ln1 before attention)
+FAST_LAYER_MODULES = dict(q="attention.attention.query", k="attention.attention.key", v="attention.attention.value",
+                          o="attention.output.dense", ln1="layernorm_before", fc1="intermediate.dense",
+                          fc2="output.dense", ln2="layernorm_after")
+
+
 def layer_weights(params: dict, p: str):
-    """The tensors of encoder layer `p` under refalign.fast.encoder's neutral names (pre-LN: ln1 before attention,
-    ln2 before the MLP); query/key/value biases are None when the config has qkv_bias false."""
-    from ..fast.encoder import LayerWeights
-    a = p + "attention."
-    return LayerWeights(
-        q_w=params[a + "attention.query.weight"], q_b=params.get(a + "attention.query.bias"),
-        k_w=params[a + "attention.key.weight"], k_b=params.get(a + "attention.key.bias"),
-        v_w=params[a + "attention.value.weight"], v_b=params.get(a + "attention.value.bias"),
-        o_w=params[a + "output.dense.weight"], o_b=params[a + "output.dense.bias"],
-        ln1_w=params[p + "layernorm_before.weight"], ln1_b=params[p + "layernorm_before.bias"],
-        fc1_w=params[p + "intermediate.dense.weight"], fc1_b=params[p + "intermediate.dense.bias"],
-        fc2_w=params[p + "output.dense.weight"], fc2_b=params[p + "output.dense.bias"],
-        ln2_w=params[p + "layernorm_after.weight"], ln2_b=params[p + "layernorm_after.bias"])
+    """Encoder layer `p`'s tensors as refalign.fast.encoder.LayerWeights (q/k/v biases None without qkv_bias)."""
+    from ..fast.encoder import layer_weights
+    return layer_weights(params, p, FAST_LAYER_MODULES)
 
 
 def pooler(params: dict, p: str, x: NDArray, act) -> NDArray:
