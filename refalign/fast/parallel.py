@@ -3,7 +3,8 @@
     run_bands(kernel, n, values, *args)   kernel(*args, r0, r1) over bands [r0, r1) of range(n), one per thread
                                           (the calling thread and refalign.fast.workers' helpers)
     apply_epilogue(y, epilogue)           epilogue(y, r0, r1, 0, N) over a whole [M, N] array, in row bands
-    matmul_wt(x, w, epilogue)             x @ w.T in bands (OpenBLAS single-threaded), each band's epilogue after it
+    matmul_wt(x, w, epilogue)             x @ w.T in bands (OpenBLAS single-threaded, or refalign.fast.gemm's kernel
+                                          on packed float32 weights), each band's epilogue after it
     with single_threaded_blas(): ...      around a forward: OpenBLAS's own thread pool kept idle
 
 The kernels (refalign.fast.kernels) are serial Numba functions compiled with nogil=True, so bands run truly in parallel
@@ -37,6 +38,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
+from . import gemm
 from .workers import run_parts
 
 # (get, set) thread-count functions, by the names the OpenBLAS builds in NumPy wheels and in distributions export
@@ -83,6 +85,7 @@ def _bind_thread_control():
 
 _CONTROL = _bind_thread_control()
 AVAILABLE = _CONTROL is not None  # REFALIGN_SPLIT_GEMM=0 turns the split off (plain NumPy products)
+PACKED_GEMM = os.environ.get("REFALIGN_PACKED_GEMM", "1") != "0"  # "0": float32 products on OpenBLAS only
 
 _state_lock = threading.Lock()
 _users = 0            # forwards currently inside single_threaded_blas
@@ -155,9 +158,14 @@ def matmul_wt(x: NDArray, w: NDArray, epilogue: Callable[[NDArray, int, int, int
     Inside single_threaded_blas, a product of at least _MIN_SPLIT_FLOPS is cut into num_threads() parts:
     bands of rows when M >= N, else bands of columns (each part then reads only its share of the weights).  Each
     part's epilogue runs on the part's thread right after its product, while the block is still in cache.
-    Otherwise the product is one NumPy call and the epilogue is split by rows."""
+    Otherwise the product is one NumPy call and the epilogue is split by rows.  float32 products with at least
+    gemm.MIN_ROWS rows and N, K >= gemm.MIN_SIDE run on refalign.fast.gemm's kernel instead, against w packed once
+    (bands of rows, or of whole panels of columns)."""
     m, n = x.shape[0], w.shape[0]
     parts = num_threads()
+    panels = _packed_panels(x, w)
+    if panels is not None:
+        return _matmul_packed(x, panels, n, parts, epilogue)
     if not (AVAILABLE and _users > 0 and parts > 1 and min(m, n) >= 2 * parts
             and 2.0 * m * n * x.shape[1] >= _MIN_SPLIT_FLOPS):
         out = x @ w.T
@@ -176,4 +184,39 @@ def matmul_wt(x: NDArray, w: NDArray, epilogue: Callable[[NDArray, int, int, int
 
     band = rows if m >= n else cols
     run_parts([functools.partial(band, a, b) for a, b in _bands(max(m, n), parts)])
+    return out
+
+
+def _packed_panels(x: NDArray, w: NDArray) -> NDArray | None:
+    """w's packed panels when x @ w.T should run on refalign.fast.gemm's kernel (float32, shapes where it wins)."""
+    if not (PACKED_GEMM and x.dtype == np.float32 and w.dtype == np.float32 and x.ndim == 2 and w.ndim == 2
+            and x.shape[0] >= gemm.MIN_ROWS and min(w.shape) >= gemm.MIN_SIDE):
+        return None
+    return gemm.packed(w)
+
+
+def _matmul_packed(x: NDArray, panels: NDArray, n: int, parts: int,
+                   epilogue: Callable[[NDArray, int, int, int, int], None] | None) -> NDArray:
+    """x @ w.T from w's panels: cut into bands of rows when M >= N, else of whole panels (columns)."""
+    m = x.shape[0]
+    out = np.empty((m, n), np.float32)
+    if 2.0 * m * n * x.shape[1] < _MIN_SPLIT_FLOPS:
+        parts = 1
+
+    def rows(r0: int, r1: int) -> None:
+        gemm.product(x[r0:r1], panels, out[r0:r1], 0, n)
+        if epilogue is not None:
+            epilogue(out, r0, r1, 0, n)
+
+    def cols(p0: int, p1: int) -> None:
+        c0, c1 = p0 * gemm.PANEL, min(n, p1 * gemm.PANEL)
+        gemm.product(x, panels, out, c0, c1)
+        if epilogue is not None:
+            epilogue(out, 0, m, c0, c1)
+
+    if m >= n:
+        bands = [functools.partial(rows, a, b) for a, b in _bands(m, min(parts, m))]
+    else:
+        bands = [functools.partial(cols, a, b) for a, b in _bands(len(panels), min(parts, len(panels)))]
+    run_parts(bands)
     return out

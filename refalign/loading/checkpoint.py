@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import mmap
 import os
 import struct
 
 import numpy as np
 
 from ..errors import CheckpointError, WeightsNotFoundError
+from ..memory import map_file
 from .config import ModelConfig
 from .key_variants import canonical_names, is_ignorable
 from .torch_pickle import bf16_to_float32, read_torch_header, read_torch_raw
@@ -151,8 +151,8 @@ def read_safetensors_raw(path) -> dict[str, tuple[np.ndarray, str]]:
     _cross_check(path, header)
     mm = None
     if os.path.getsize(path) > start:
-        with open(path, "rb") as f:  # ACCESS_COPY: private pages, so a writable array never touches the file
-            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+        with open(path, "rb") as f:
+            mm = map_file(f)
     out = {}
     for name, info in header.items():
         dt = np.dtype(ST_DTYPES[info["dtype"]])
@@ -165,46 +165,6 @@ def read_safetensors_raw(path) -> dict[str, tuple[np.ndarray, str]]:
                 arr = arr.copy()
         out[name] = (arr, info["dtype"])
     return out
-
-
-def _file_mapping(arr: np.ndarray) -> mmap.mmap | None:
-    """The mmap an array views (read_safetensors_raw's), or None for an array in ordinary memory."""
-    base = arr
-    while isinstance(base, np.ndarray):
-        base = base.base
-    if isinstance(base, memoryview):   # np.frombuffer's base: a memoryview of the mmap
-        base = base.obj
-    return base if isinstance(base, mmap.mmap) else None
-
-
-def release_pages(arrays) -> int:
-    """Drop the resident pages of memory-mapped weights from this process (madvise MADV_DONTNEED on the whole
-    pages inside each array's bytes); returns the bytes released. Nothing is lost: the mapping is private and
-    refalign never writes into weights, so a later read brings the same bytes back from the file (from the OS page
-    cache, without disk reads while it holds them). Arrays in ordinary memory are skipped. For one-shot processes
-    (refalign's CLI): a tower's weights leave the resident set once the tower has run, so the peak is the larger
-    tower rather than both."""
-    if not hasattr(mmap, "MADV_DONTNEED"):       # not on this OS
-        return 0
-    spans: dict[int, tuple[mmap.mmap, list[tuple[int, int]]]] = {}
-    for arr in arrays:
-        mm = _file_mapping(arr) if isinstance(arr, np.ndarray) and arr.size else None
-        if mm is None:
-            continue
-        if id(mm) not in spans:
-            spans[id(mm)] = (mm, [])
-        spans[id(mm)][1].append((arr.ctypes.data, arr.ctypes.data + arr.nbytes))
-    released = 0
-    for mm, ranges in spans.values():
-        start_address = np.frombuffer(mm, np.uint8, 1).ctypes.data
-        page = mmap.PAGESIZE
-        for lo, hi in ranges:
-            first = -(-(lo - start_address) // page) * page     # whole pages only: a page shared with another
-            last = (hi - start_address) // page * page          # tensor of the file stays
-            if last > first:
-                mm.madvise(mmap.MADV_DONTNEED, first, last - first)
-                released += last - first
-    return released
 
 
 def _to_compute(arr: np.ndarray, st: str, dtype: np.dtype) -> np.ndarray:

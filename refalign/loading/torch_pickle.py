@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import CheckpointError, UnsafePickleError
 from ..fileio import atomic_output
+from ..memory import map_file
 
 MAX_PICKLE_BYTES = 256 << 20  # data.pkl of a state dict is ~100 KB; refuse to read absurd sizes into memory
 MAX_EXPANDED_BYTES = 1 << 32  # a tensor bigger than its storage (stride 0) may not blow up beyond this
@@ -233,7 +234,7 @@ class _TorchZip:
                                   f"the file has {self.size}")
         if self._map is None:
             with open(self.path, "rb") as raw:
-                self._map = mmap.mmap(raw.fileno(), 0, access=mmap.ACCESS_READ)
+                self._map = map_file(raw, mmap.ACCESS_READ)
         return np.frombuffer(self._map, dtype, storage.numel, start)
 
     def close(self) -> None:

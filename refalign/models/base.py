@@ -108,13 +108,16 @@ class DualEncoderModel:
     TOWER_PREFIXES = {"text": ("text_model.", "text_projection."), "vision": ("vision_model.", "visual_projection.")}
 
     def release_weight_pages(self, tower: str) -> int:
-        """Drop the pages of one tower's memory-mapped weights ("text" or "vision") from the resident set; they
-        come back from the file on the tower's next use (see loading.checkpoint.release_pages). Returns bytes."""
-        from ..loading.checkpoint import release_pages
+        """Drop the pages of one tower's memory-mapped weights ("text" or "vision") from the resident set, and the
+        packed float32 copies its products made of them (refalign.fast.gemm); they come back on the tower's next
+        use (see memory.release_pages). Returns the bytes released."""
+        from ..memory import release_pages
+        from ..towers import forget_packed_weights
         if tower not in self.TOWER_PREFIXES:
             raise ValueError(f"tower must be one of {sorted(self.TOWER_PREFIXES)}, got {tower!r}")
         prefixes = self.TOWER_PREFIXES[tower]
-        return release_pages(v for k, v in self.params.items() if k.startswith(prefixes))
+        arrays = [v for k, v in self.params.items() if k.startswith(prefixes)]
+        return release_pages(arrays) + forget_packed_weights(arrays)
 
     def _ids(self, name: str, value, like=None) -> NDArray | None:
         if value is None:

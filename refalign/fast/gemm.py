@@ -1,0 +1,286 @@
+"""float32 products x @ w.T against weights packed once, for the few-row products of the towers (50-257 tokens of an
+image, 81 pixels of ALIGN's last stages), where OpenBLAS repacks the whole weight matrix on every call.
+
+    pack_weight(w)                       w [N, K] -> panels [ceil(N / PANEL), K, PANEL], zero-padded (twin:
+                                         pack_weight_reference)
+    product_kernel(x, wp, out, c0, c1, xbuf, tile)
+                                         out[:, c0:c1] = x @ w[c0:c1].T from the packed panels (twin: x @ w.T)
+    packed(w)                            w's panels, packed on first use and cached while w lives
+
+How the product runs (the blocking of BLIS / Goto's GEMM, with the weight side packed ahead of time):
+
+    for each block of MC rows of x, for each block of KC columns of x (the reduction axis):
+        pack x[rows, ks] into strips of ROWS rows, k-major: [ROWS values for k, ROWS values for k+1, ...]
+        for each panel of PANEL output columns, for each strip:       (the panel's KC x PANEL slice stays in L1)
+            micro-kernel: a ROWS x PANEL tile of out, accumulated in registers over the KC values of k
+
+The micro-kernel (_micro_tile) is written in LLVM IR: ROWS x (PANEL / LANES) vector accumulators of LANES floats
+(12 x 2 x 16 = 24 of the 32 AVX-512 registers; 6 x 2 x 8 = 12 of AVX2's 16), each step of k loads two vectors of the
+panel, broadcasts ROWS values of x and does one fused multiply-add per accumulator. A tile that crosses the edge of
+out (rows past M, columns past N) goes through a scratch tile.  Sums run in a different order than OpenBLAS's, so
+results differ from `x @ w.T` by float32 rounding (bounded in tests/test_gemm.py), not more.
+
+A weight is packed on its first product (OpenBLAS packs the weights inside every call; here that pass is made once,
+~5 GB/s on 2 cores) and the packed copy is kept while the weight's memory lives; its memory-mapped file pages are
+then released, so the packed copy takes their place in memory rather than adding to it.  Every product of a weight
+thus runs the same kernel, and repeated calls give identical results. refalign treats loaded weights as read-only
+(as memory.release_pages does): a weight edited in place after its first product is not seen by later
+products unless `forget([weight])` drops its packed copy.
+"""
+from __future__ import annotations
+
+import mmap
+import threading
+import weakref
+
+import numpy as np
+from llvmlite import binding as llvm_binding
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+from numpy.typing import NDArray
+
+from ..memory import release_pages
+from . import jit
+
+
+def _host_has_avx512() -> bool:
+    try:
+        features = llvm_binding.get_host_cpu_features()
+        return bool(features.get("avx512f", False))
+    except Exception:  # noqa: BLE001 - no feature query on this platform: the narrower tile is right everywhere
+        return False
+
+
+# register tile: ROWS rows of x by PANEL output columns, as PANEL / LANES vectors of LANES float32 per row
+LANES, ROWS = (16, 12) if _host_has_avx512() else (8, 6)
+VECTORS = 2
+PANEL = LANES * VECTORS
+KC = 768        # reduction block (measured on the 2-core AVX-512 machine: 256 -> 768 gains 2-5%)
+MC = 132        # rows of x packed at once, at most: MC x KC float32 = 396 KB, in L2 (a core has 1 MB)
+
+MIN_ROWS = 16   # fewer rows than this: OpenBLAS (a product of one or a few rows is memory-bound anyway)
+MIN_SIDE = 256  # fewer output columns or a shorter reduction than this: OpenBLAS (measured on ALIGN's products:
+                # with N = 32-160 or K = 32-224 the partial panels and short k loops lose 5-45%; from 256 on it wins)
+
+
+@intrinsic
+def _micro_tile(typingctx, kc, xs, xoff, wp, woff, out, ooff, ldo, accumulate):
+    """out[ooff + i * ldo + j] (+)= sum over k < kc of xs[xoff + k * ROWS + i] * wp[woff + k * PANEL + j] for the
+    ROWS x PANEL tile (i < ROWS, j < PANEL); `accumulate` != 0 adds to what out holds. xs, wp, out: 1-D float32."""
+    sig = types.void(kc, xs, xoff, wp, woff, out, ooff, ldo, accumulate)
+
+    def codegen(context, builder, signature, args):
+        kc, xs, xoff, wp, woff, out, ooff, ldo, accumulate = args
+        i64, i32 = ir.IntType(64), ir.IntType(32)
+        vec = ir.VectorType(ir.FloatType(), LANES)
+        const = lambda v: ir.Constant(i64, v)
+
+        def data(position, array, offset):
+            return builder.gep(context.make_array(signature.args[position])(context, builder, array).data, [offset])
+
+        def vector_at(base, offset):
+            return builder.bitcast(builder.gep(base, [offset]), vec.as_pointer())
+
+        x_base, w_base, o_base = data(1, xs, xoff), data(3, wp, woff), data(5, out, ooff)
+        fmuladd = builder.module.declare_intrinsic(f"llvm.fmuladd.v{LANES}f32", (), ir.FunctionType(vec, [vec] * 3))
+        zero, undef = ir.Constant(vec, None), ir.Constant(vec, ir.Undefined)
+        splat_mask = ir.Constant(ir.VectorType(i32, LANES), [0] * LANES)
+
+        entry = builder.block
+        loop, done = builder.append_basic_block("k_loop"), builder.append_basic_block("k_done")
+        builder.cbranch(builder.icmp_signed(">", kc, const(0)), loop, done)
+
+        builder.position_at_end(loop)            # one step of k: PANEL values of w, ROWS of x, ROWS * VECTORS FMAs
+        k = builder.phi(i64)
+        acc = [[builder.phi(vec) for _ in range(VECTORS)] for _ in range(ROWS)]
+        w_k = builder.gep(w_base, [builder.mul(k, const(PANEL))])
+        x_k = builder.gep(x_base, [builder.mul(k, const(ROWS))])
+        w_vectors = [builder.load(vector_at(w_k, const(j * LANES)), align=4) for j in range(VECTORS)]
+        new = []
+        for i in range(ROWS):
+            x_ik = builder.load(builder.gep(x_k, [const(i)]), align=4)
+            splat = builder.shuffle_vector(builder.insert_element(undef, x_ik, ir.Constant(i32, 0)), undef, splat_mask)
+            new.append([builder.call(fmuladd, [splat, w_vectors[j], acc[i][j]]) for j in range(VECTORS)])
+        k_next = builder.add(k, const(1))
+        k.add_incoming(const(0), entry)
+        k.add_incoming(k_next, loop)
+        for i in range(ROWS):
+            for j in range(VECTORS):
+                acc[i][j].add_incoming(zero, entry)
+                acc[i][j].add_incoming(new[i][j], loop)
+        builder.cbranch(builder.icmp_signed("<", k_next, kc), loop, done)
+
+        builder.position_at_end(done)
+        result = [[builder.phi(vec) for _ in range(VECTORS)] for _ in range(ROWS)]
+        for i in range(ROWS):
+            for j in range(VECTORS):
+                result[i][j].add_incoming(zero, entry)
+                result[i][j].add_incoming(new[i][j], loop)
+
+        def store(add: bool) -> None:
+            for i in range(ROWS):
+                row = builder.gep(o_base, [builder.mul(ldo, const(i))])
+                for j in range(VECTORS):
+                    ptr = vector_at(row, const(j * LANES))
+                    value = builder.fadd(builder.load(ptr, align=4), result[i][j]) if add else result[i][j]
+                    builder.store(value, ptr, align=4)
+
+        with builder.if_else(builder.icmp_signed("!=", accumulate, const(0))) as (then, otherwise):
+            with then:
+                store(True)
+            with otherwise:
+                store(False)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@jit.njit(nogil=True)
+def _pack_kernel(w, out, p0, p1):
+    """Panels p0..p1 of pack_weight: out[p, k, j] = w[p * PANEL + j, k] (0 past the last row of w)."""
+    n, k = w.shape
+    for p in range(p0, p1):
+        cols = min(PANEL, n - p * PANEL)
+        for kk in range(k):          # written in order; read as PANEL streams along the rows of w
+            for j in range(cols):
+                out[p, kk, j] = w[p * PANEL + j, kk]
+            for j in range(cols, PANEL):
+                out[p, kk, j] = 0.0
+
+
+def pack_weight(w: NDArray) -> NDArray:
+    """w [N, K] float32 -> [ceil(N / PANEL), K, PANEL]: panel p holds output columns p * PANEL ... + PANEL - 1,
+    k-major (the PANEL weights of one k side by side), zeros past column N."""
+    from .parallel import run_bands
+    n, k = w.shape
+    panels = -(-n // PANEL)
+    out = _unshared_memory(panels * k * PANEL).reshape(panels, k, PANEL)
+    run_bands(lambda p0, p1: _pack_kernel(w, out, p0, p1), panels, panels * k * PANEL)
+    return out
+
+
+def _unshared_memory(count: int) -> NDArray:
+    """count float32 in a memory mapping of their own, returned to the OS when the array goes (memory from malloc's
+    heap may stay in the process after free, and forget / release_weight_pages promise it leaves)."""
+    if count == 0:
+        return np.empty(0, np.float32)
+    return np.frombuffer(mmap.mmap(-1, count * 4), np.float32)
+
+
+def pack_weight_reference(w: NDArray) -> NDArray:
+    """NumPy twin of pack_weight."""
+    n, k = w.shape
+    padded = np.zeros((-(-n // PANEL) * PANEL, k), np.float32)
+    padded[:n] = w
+    return np.ascontiguousarray(padded.reshape(-1, PANEL, k).transpose(0, 2, 1))
+
+
+@jit.njit(nogil=True)
+def product_kernel(x, wp, out, c0, c1, xbuf, tile, mc_block, kc_block):
+    """out[:, c0:c1] = x @ w[c0:c1].T with wp = pack_weight(w); c0 a multiple of PANEL. x [M, K] float32, out [M, N]
+    C-contiguous float32; blocks of mc_block rows (a multiple of ROWS) by kc_block values of k (MC, KC); xbuf:
+    >= mc_block * kc_block float32 scratch (the packed rows), tile: >= ROWS * PANEL scratch."""
+    m, k = x.shape
+    n = out.shape[1]
+    flat, wflat = out.reshape(-1), wp.reshape(-1)
+    for r0 in range(0, m, mc_block):
+        mc = min(mc_block, m - r0)
+        strips = -(-mc // ROWS)
+        for k0 in range(0, k, kc_block):
+            kc = min(kc_block, k - k0)
+            for s in range(strips):                   # x[r0:r0+mc, k0:k0+kc] -> strips of ROWS rows, k-major
+                base = s * kc * ROWS
+                for i in range(ROWS):
+                    r = r0 + s * ROWS + i
+                    if r < r0 + mc:
+                        for kk in range(kc):
+                            xbuf[base + kk * ROWS + i] = x[r, k0 + kk]
+                    else:
+                        for kk in range(kc):
+                            xbuf[base + kk * ROWS + i] = 0.0
+            accumulate = 1 if k0 > 0 else 0
+            for p in range(c0 // PANEL, -(-c1 // PANEL)):
+                col = p * PANEL
+                w_off = (p * k + k0) * PANEL
+                cols = min(PANEL, c1 - col)
+                for s in range(strips):
+                    row = r0 + s * ROWS
+                    rows = min(ROWS, r0 + mc - row)
+                    if rows == ROWS and cols == PANEL:
+                        _micro_tile(kc, xbuf, s * kc * ROWS, wflat, w_off, flat, row * n + col, n, accumulate)
+                    else:                             # an edge tile: through the scratch tile
+                        _micro_tile(kc, xbuf, s * kc * ROWS, wflat, w_off, tile, 0, PANEL, 0)
+                        for i in range(rows):
+                            for j in range(cols):
+                                if accumulate:
+                                    out[row + i, col + j] += tile[i * PANEL + j]
+                                else:
+                                    out[row + i, col + j] = tile[i * PANEL + j]
+
+
+def product(x: NDArray, wp: NDArray, out: NDArray, c0: int, c1: int, mc_block: int = 0, kc_block: int = 0) -> None:
+    """product_kernel with its scratch; blocks of up to MC rows (of equal size, e.g. 197 rows = 2 x 99 rather than
+    132 + 65) by KC values of k, unless given."""
+    if not mc_block:
+        blocks = -(-x.shape[0] // MC)
+        mc_block = -(-(-(-x.shape[0] // blocks)) // ROWS) * ROWS
+    kc_block = kc_block or KC
+    product_kernel(x, wp, out, c0, c1, np.empty(mc_block * kc_block, np.float32), np.empty(ROWS * PANEL, np.float32),
+                   mc_block, kc_block)
+
+
+# ---- the cache of packed weights ------------------------------------------------------------------------------
+
+_lock = threading.Lock()
+_panels: dict[tuple, NDArray] = {}
+_watched: set[int] = set()   # ids of the owner arrays with a finalizer that drops their entries
+
+
+def _owner(w: NDArray) -> NDArray:
+    """The outermost ndarray w's memory belongs to (a view's views share it; it lives as long as the weights)."""
+    while isinstance(w.base, np.ndarray):
+        w = w.base
+    return w
+
+
+def _key(w: NDArray, owner: NDArray) -> tuple:
+    return id(owner), w.__array_interface__["data"][0], w.shape, w.strides
+
+
+def _drop_owner(owner_id: int) -> None:
+    with _lock:
+        for key in [key for key in _panels if key[0] == owner_id]:
+            del _panels[key]
+        _watched.discard(owner_id)
+
+
+def packed(w: NDArray) -> NDArray:
+    """w's panels (pack_weight), packed on the first call for w and kept while w's memory lives."""
+    owner = _owner(w)
+    key = _key(w, owner)
+    with _lock:
+        panels = _panels.get(key)
+    if panels is not None:
+        return panels
+    panels = pack_weight(w)
+    release_pages([w])                                 # the packed copy replaces the file's pages in memory
+    with _lock:
+        _panels[key] = panels
+        if id(owner) not in _watched:
+            _watched.add(id(owner))
+            weakref.finalize(owner, _drop_owner, id(owner))
+    return panels
+
+
+def forget(arrays) -> int:
+    """Drop the packed copies of these weights and of any view into them (packed again when next used); returns
+    the bytes freed."""
+    spans = [(id(_owner(w)), w.__array_interface__["data"][0], w.nbytes) for w in arrays
+             if isinstance(w, np.ndarray) and w.size]
+    freed = 0
+    with _lock:
+        for key in [key for key in _panels if any(key[0] == owner and start <= key[1] < start + size
+                                                  for owner, start, size in spans)]:
+            freed += _panels.pop(key).nbytes
+    return freed

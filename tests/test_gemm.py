@@ -1,0 +1,168 @@
+"""refalign.fast.gemm: the packed-weight float32 product against its twins (pack_weight_reference, x @ w.T in float64
+with the float32 rounding bound), and how refalign.fast.parallel.matmul_wt uses it (which products, the cache of
+packed weights, identical results on every call)."""
+from __future__ import annotations
+
+import gc
+import threading
+
+import numpy as np
+import pytest
+
+from refalign.fast import gemm, kernels as K, parallel as P
+
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+def _operands(m: int, n: int, k: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((n, k)).astype(np.float32)
+
+
+def _assert_within_rounding(out: np.ndarray, x: np.ndarray, w: np.ndarray) -> None:
+    """|out - x w^T| <= K * eps * |x| |w|^T elementwise: the classic bound for a float32 dot product of length K."""
+    ref = x.astype(np.float64) @ w.astype(np.float64).T
+    bound = x.shape[1] * EPS32 * (np.abs(x).astype(np.float64) @ np.abs(w).astype(np.float64).T)
+    excess = np.abs(out - ref) - bound
+    assert excess.max() <= 0, f"worst element exceeds the rounding bound by {excess.max():.3g}"
+
+
+def test_tile_constants_fit_the_isa():
+    assert gemm.PANEL == gemm.LANES * gemm.VECTORS
+    assert (gemm.LANES, gemm.ROWS) in ((16, 12), (8, 6))
+    assert gemm.MC % gemm.ROWS == 0
+
+
+@pytest.mark.parametrize("n, k", [(1, 1), (5, 3), (31, 7), (32, 7), (33, 300), (96, 64), (100, 2)])
+def test_pack_weight_matches_its_twin(n, k):
+    _, w = _operands(1, n, k)
+    panels = gemm.pack_weight(w)
+    np.testing.assert_array_equal(panels, gemm.pack_weight_reference(w))
+    assert panels.shape == (-(-n // gemm.PANEL), k, gemm.PANEL)
+    assert not panels[-1, :, n - (len(panels) - 1) * gemm.PANEL:].any()      # zeros past the last column of w
+
+
+SHAPES = [(1, 1, 1), (12, 32, 8), (13, 33, 5), (50, 768, 64), (197, 100, 300), (250, 31, 257), (301, 64, 513),
+          (481, 96, 70)]
+
+
+@pytest.mark.parametrize("m, n, k", SHAPES)
+@pytest.mark.parametrize("blocks", [(0, 0), ("rows2", 5), ("rows1", 1)])
+def test_product_within_float32_rounding(m, n, k, blocks):
+    """Every edge: rows past the last strip, columns past the last panel, blocks of k and of rows of every size."""
+    x, w = _operands(m, n, k, seed=m + n + k)
+    mc = {"rows2": 2 * gemm.ROWS, "rows1": gemm.ROWS}.get(blocks[0], 0)
+    out = np.full((m, n), np.nan, np.float32)
+    gemm.product(x, gemm.pack_weight(w), out, 0, n, mc, blocks[1])
+    _assert_within_rounding(out, x, w)
+
+
+@pytest.mark.parametrize("m, n, k", [(40, 100, 300), (197, 200, 64)])
+def test_product_writes_only_its_columns(m, n, k):
+    x, w = _operands(m, n, k, seed=3)
+    panels = gemm.pack_weight(w)
+    c0, c1 = gemm.PANEL, n - 3                     # from a panel boundary to an odd end
+    out = np.full((m, n), np.nan, np.float32)
+    gemm.product(x, panels, out, c0, c1, 0, 37)
+    assert np.isnan(out[:, :c0]).all() and np.isnan(out[:, c1:]).all()
+    _assert_within_rounding(out[:, c0:c1], x, w[c0:c1])
+
+
+def test_row_blocks_do_not_change_a_single_bit():
+    """Each element's sum runs over k in the same order whatever the row blocks (and so whatever the threads)."""
+    x, w = _operands(301, 96, 700, seed=5)
+    panels = gemm.pack_weight(w)
+    outs = []
+    for mc in (0, gemm.ROWS, 5 * gemm.ROWS):
+        out = np.empty((301, 96), np.float32)
+        gemm.product(x, panels, out, 0, 96, mc, 0)
+        outs.append(out)
+    parts = np.empty((301, 96), np.float32)
+    gemm.product(x[:150], panels, parts[:150], 0, 96)
+    gemm.product(x[150:], panels, parts[150:], 0, 96)
+    for out in outs[1:] + [parts]:
+        np.testing.assert_array_equal(out, outs[0])
+
+
+@pytest.fixture
+def no_packed():
+    """Each test starts and ends with an empty cache of packed weights."""
+    gc.collect()
+    before = dict(gemm._panels)
+    gemm._panels.clear()
+    yield
+    gemm._panels.clear()
+    gemm._panels.update(before)
+
+
+@pytest.mark.parametrize("m, n, k", [(197, 768, 768), (81, 640, 384), (600, 256, 300)])
+def test_matmul_wt_runs_the_packed_kernel_with_its_epilogue(no_packed, m, n, k):
+    """Columns split (M < N) and rows split (M >= N): the same values as one product_kernel call, the epilogue on
+    each band equal to applying it to the whole product; every call identical."""
+    x, w = _operands(m, n, k, seed=m)
+    rng = np.random.default_rng(1)
+    bias, residual = rng.standard_normal(n).astype(np.float32), rng.standard_normal((m, n)).astype(np.float32)
+    whole = np.empty((m, n), np.float32)
+    gemm.product(x, gemm.pack_weight(w), whole, 0, n)
+    expected = P.apply_epilogue(whole.copy(), K.bias_act_epilogue(bias, "gelu", None))
+    with P.single_threaded_blas():
+        plain = [P.matmul_wt(x, w) for _ in range(3)]
+        fused = P.matmul_wt(x, w, K.bias_act_epilogue(bias, "gelu", None))
+        res = P.matmul_wt(x, w, K.bias_act_epilogue(bias, None, residual))
+    for out in plain:
+        np.testing.assert_array_equal(out, whole)
+    np.testing.assert_array_equal(fused, expected)
+    np.testing.assert_array_equal(res, (whole + bias) + residual)
+    assert len(gemm._panels) == 1
+    _assert_within_rounding(whole, x, w)
+
+
+@pytest.mark.parametrize("m, n, k, dtype", [(gemm.MIN_ROWS - 1, 768, 768, np.float32),
+                                            (197, gemm.MIN_SIDE - 1, 768, np.float32),
+                                            (197, 768, gemm.MIN_SIDE - 1, np.float32),
+                                            (197, 768, 768, np.float64)])
+def test_other_products_stay_on_openblas(no_packed, m, n, k, dtype):
+    x, w = (a.astype(dtype) for a in _operands(m, n, k))
+    with P.single_threaded_blas():
+        out = P.matmul_wt(x, w)
+    assert not gemm._panels
+    np.testing.assert_allclose(out, x @ w.T, rtol=0, atol=1e-3 if dtype == np.float32 else 1e-10)
+
+
+def test_the_switch_turns_packing_off(no_packed, monkeypatch):
+    monkeypatch.setattr(P, "PACKED_GEMM", False)
+    x, w = _operands(197, 768, 768)
+    with P.single_threaded_blas():
+        P.matmul_wt(x, w)
+    assert not gemm._panels
+
+
+def test_packed_copies_live_as_long_as_the_weights(no_packed):
+    x, w4 = _operands(64, 512, 256)
+    w4 = w4.reshape(512, 256, 1, 1)                 # a 1x1 convolution's weight, used through a fresh view per call
+    first = gemm.packed(w4.reshape(512, 256))
+    assert gemm.packed(w4.reshape(512, 256)) is first and len(gemm._panels) == 1
+    other = gemm.packed(w4[256:].reshape(256, 256))  # a view of part of it: a copy of its own
+    assert other is not first and len(gemm._panels) == 2
+    assert gemm.forget([w4[256:]]) == other.nbytes and len(gemm._panels) == 1
+    assert gemm.forget([np.zeros((512, 256), np.float32)]) == 0   # somebody else's array: nothing to drop
+    del w4
+    gc.collect()
+    assert not gemm._panels                         # the weight's memory went, and its packed copy with it
+
+
+def test_threads_packing_the_same_weight_agree(no_packed):
+    x, w = _operands(197, 768, 768, seed=9)
+    results = [None] * 4
+
+    def run(i):
+        with P.single_threaded_blas():
+            results[i] = P.matmul_wt(x, w)
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for out in results[1:]:
+        np.testing.assert_array_equal(out, results[0])
+    _assert_within_rounding(results[0], x, w)
