@@ -166,3 +166,18 @@ def test_threads_packing_the_same_weight_agree(no_packed):
     for out in results[1:]:
         np.testing.assert_array_equal(out, results[0])
     _assert_within_rounding(results[0], x, w)
+
+
+def test_the_avx2_tile_where_numba_targets_avx2():
+    """The 6 x 16 tile (8 float32 lanes) that Zen 3 and other AVX2 machines get, run here by compiling for znver3
+    (no disk cache: kernels compiled for another target must not mix with this machine's)."""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, NUMBA_CPU_NAME="znver3", REFALIGN_CACHE_DIR="")
+    code = ("from refalign.fast import gemm; assert (gemm.LANES, gemm.ROWS) == (8, 6), (gemm.LANES, gemm.ROWS); "
+            "import pytest, sys; sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', '-k', 'not avx2', "
+            f"{__file__!r}]))")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert " passed" in done.stdout and "failed" not in done.stdout
