@@ -195,6 +195,47 @@ def test_post_ln_layer_matches_bert_encoder_layer(dtype, act, threads):
     assert _rel(got.reshape(3, 11, 32), ref) <= TOL[dtype] and _rel(probs, ref_probs) <= TOL[dtype]
 
 
+# ------------------------------------------------------------------------------------------ packed products
+# From width 256 (refalign.fast.gemm.MIN_SIDE) the float32 products run on the packed-weight kernel, q, k and v as one
+# product against the three weights stacked.
+@pytest.mark.parametrize("qkv_bias", [True, False])
+def test_packed_pre_ln_layer_matches_vit_encoder_layer(qkv_bias, threads):
+    from refalign.fast import gemm
+    from refalign.towers import vit
+    cfg = vit.ViTConfig(hidden_size=gemm.MIN_SIDE, num_hidden_layers=1, num_attention_heads=4, intermediate_size=512,
+                        image_size=32, patch_size=8, qkv_bias=qkv_bias)
+    params = _random_params(vit.vit_shapes(cfg), np.float32, seed=7)
+    x = np.random.default_rng(8).standard_normal((2, 17, gemm.MIN_SIDE)).astype(np.float32)
+    p = "vision_model.encoder.layer.0."
+    w = vit.layer_weights(params, p)
+    h = x.reshape(34, -1)
+    assert parallel.packs(h, w.q_w)
+    stacked = E.qkv(h, w)                    # one product: column views of [34, 768], the same values as three
+    for got, weight, bias in zip(stacked, (w.q_w, w.k_w, w.v_w), (w.q_b, w.k_b, w.v_b)):
+        assert not got.flags.c_contiguous
+        np.testing.assert_array_equal(got, E.dense(h, weight, bias))
+    ref, ref_probs = vit.encoder_layer(params, p, x, cfg, ops.activation("gelu"))
+    got, probs = E.pre_ln_layer(h.copy(), w, 2, 4, cfg.layer_norm_eps, "gelu", ops.activation("gelu"), True)
+    assert _rel(got.reshape(x.shape), ref) <= TOL[np.float32] and _rel(probs, ref_probs) <= TOL[np.float32]
+
+
+def test_packed_post_ln_layer_matches_bert_encoder_layer(threads):
+    from refalign.fast import gemm
+    from refalign.towers import bert as T
+    cfg = T.BertConfig(vocab_size=50, hidden_size=gemm.MIN_SIDE, num_hidden_layers=1, num_attention_heads=4,
+                       intermediate_size=512, max_position_embeddings=16)
+    params = _random_params(T.bert_shapes(cfg), np.float32, seed=9)
+    x = np.random.default_rng(10).standard_normal((3, 11, gemm.MIN_SIDE)).astype(np.float32)
+    keep = np.ones((3, 11))
+    keep[1, 7:] = 0
+    mask = padding_mask_bias(keep, np.dtype(np.float32))
+    p = "text_model.encoder.layer.0."
+    ref, ref_probs = T.encoder_layer(params, p, x, mask, cfg, ops.activation("gelu"))
+    got, probs = E.post_ln_layer(x.reshape(33, -1).copy(), T.layer_weights(params, p), 3, 4, cfg.layer_norm_eps,
+                                 "gelu", ops.activation("gelu"), mask, keep_probs=True)
+    assert _rel(got.reshape(x.shape), ref) <= TOL[np.float32] and _rel(probs, ref_probs) <= TOL[np.float32]
+
+
 # ------------------------------------------------------------------------------------------ whole towers
 def _check_tower(out, ref_hidden, ref_probs, ref_last, dtype, chained):
     tol = chained * TOL[dtype]

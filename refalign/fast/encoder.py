@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import kernels as K
-from .parallel import matmul_wt, run_bands
+from .parallel import matmul_wt, packs, run_bands
 
 _SCORES_BLOCK_BYTES = 256 * 1024   # scores of one attention block: within a core's L2 cache
 
@@ -70,17 +70,31 @@ def dense(x: NDArray, w: NDArray, b: NDArray | None, act: str | None = None,
     return matmul_wt(x, w, K.bias_act_epilogue(b, act, residual))
 
 
+def qkv(x: NDArray, w: LayerWeights) -> tuple[NDArray, NDArray, NDArray]:
+    """The query, key and value projections of x [N, H]: three [N, H]. With packed weights (parallel.packs) one
+    product against q, k and v stacked (the same values; q, k, v are then column views of its [N, 3H] result)."""
+    if not (packs(x, w.q_w) and w.q_w.shape == w.k_w.shape == w.v_w.shape):
+        return dense(x, w.q_w, w.q_b), dense(x, w.k_w, w.k_b), dense(x, w.v_w, w.v_b)
+    h = w.q_w.shape[0]
+    biases = (w.q_b, w.k_b, w.v_b)
+    bias = None if all(b is None for b in biases) else np.concatenate(
+        [b if b is not None else np.zeros(h, x.dtype) for b in biases])
+    out = matmul_wt(x, (w.q_w, w.k_w, w.v_w), None if bias is None else K.bias_act_epilogue(bias))
+    return out[:, :h], out[:, h:2 * h], out[:, 2 * h:]
+
+
 def attention(q: NDArray, k: NDArray, v: NDArray, batch: int, n_heads: int, mask_bias: NDArray | None = None,
               keep_probs: bool = False) -> tuple[NDArray, NDArray | None]:
     """softmax(q k^T / sqrt(d) + mask) v per text and head: q, k, v [B*L, H] (heads side by side in the columns)
     -> the merged context [B*L, H] and, with keep_probs, the probabilities [B, h, L, L].
-    mask_bias: None or [B, 1, 1, L] (layers.attention.padding_mask_bias). Twin: layers.attention.scaled_dot_product."""
+    mask_bias: None or [B, 1, 1, L] (layers.attention.padding_mask_bias). q, k, v may be column views of a wider
+    array (see qkv); the context is a new C-contiguous array. Twin: layers.attention.scaled_dot_product."""
     N, H = q.shape
     L, d = N // batch, H // n_heads
     scale = 1.0 / math.sqrt(d)
     heads = lambda t: t.reshape(batch, L, n_heads, d).transpose(0, 2, 1, 3)   # [B*L, H] -> [B, h, L, d] (a view)
     qh, kh, vh = heads(q), heads(k), heads(v)
-    ctx = np.empty_like(q)
+    ctx = np.empty((N, H), q.dtype)
     ch = heads(ctx)
     probs = np.empty((batch, n_heads, L, L), q.dtype) if keep_probs else None
     per_block = max(1, min(n_heads, _SCORES_BLOCK_BYTES // (L * L * q.itemsize)))
@@ -107,7 +121,7 @@ def pre_ln_layer(x: NDArray, w: LayerWeights, batch: int, n_heads: int, eps: flo
     """ViT / CLIP: x + attention(LN1(x)), then + fc2(act(fc1(LN2(.)))). x: [B*T, D] -> [B*T, D]."""
     fused = K.fused_activation(act_name)
     h = K.layer_norm_residual(x, None, w.ln1_w, w.ln1_b, eps)
-    q, k, v = dense(h, w.q_w, w.q_b), dense(h, w.k_w, w.k_b), dense(h, w.v_w, w.v_b)
+    q, k, v = qkv(h, w)
     ctx, probs = attention(q, k, v, batch, n_heads, None, keep_probs)            # no padding among patches
     x = dense(ctx, w.o_w, w.o_b, residual=x)                                      # x + out_proj(ctx)
     h = K.layer_norm_residual(x, None, w.ln2_w, w.ln2_b, eps)
@@ -119,7 +133,7 @@ def post_ln_layer(x: NDArray, w: LayerWeights, batch: int, n_heads: int, eps: fl
                   mask_bias: NDArray | None, keep_probs: bool = False) -> tuple[NDArray, NDArray | None]:
     """BERT / RoBERTa / XLM-R: LN1(x + out(attention(x))), then LN2(. + fc2(act(fc1(.)))). x: [B*L, H]."""
     fused = K.fused_activation(act_name)
-    q, k, v = dense(x, w.q_w, w.q_b), dense(x, w.k_w, w.k_b), dense(x, w.v_w, w.v_b)
+    q, k, v = qkv(x, w)
     ctx, probs = attention(q, k, v, batch, n_heads, mask_bias, keep_probs)
     x = K.layer_norm_residual(dense(ctx, w.o_w, w.o_b), x, w.ln1_w, w.ln1_b, eps)
     h = _activate(dense(x, w.fc1_w, w.fc1_b, fused), act_fn, fused)               # [B*L, I]

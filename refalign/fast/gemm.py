@@ -5,7 +5,8 @@ image, 81 pixels of ALIGN's last stages), where OpenBLAS repacks the whole weigh
                                          pack_weight_reference)
     product_kernel(x, wp, out, c0, c1, xbuf, tile)
                                          out[:, c0:c1] = x @ w[c0:c1].T from the packed panels (twin: x @ w.T)
-    packed(w)                            w's panels, packed on first use and cached while w lives
+    packed(w) / packed(q, k, v)          w's panels (or those of weights stacked along N), packed on first use
+                                         and cached while the weights live
 
 How the product runs (the blocking of BLIS / Goto's GEMM, with the weight side packed ahead of time):
 
@@ -33,31 +34,18 @@ import mmap
 import threading
 import weakref
 
-import numba
 import numpy as np
-from llvmlite import binding as llvm_binding
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 from numpy.typing import NDArray
 
 from ..memory import release_pages
-from . import jit
-
-
-def _target_has_avx512() -> bool:
-    """Whether Numba compiles for a CPU with AVX-512: the host's features, unless NUMBA_CPU_NAME names another CPU
-    (then only if NUMBA_CPU_FEATURES lists +avx512f; the narrower tile is right on every x86-64 with AVX2)."""
-    if numba.config.CPU_NAME not in (None, "host"):
-        return "+avx512f" in (numba.config.CPU_FEATURES or "")
-    try:
-        return bool(llvm_binding.get_host_cpu_features().get("avx512f", False))
-    except Exception:  # noqa: BLE001 - no feature query on this platform: the narrower tile is right everywhere
-        return False
+from . import jit, llvm_ir
 
 
 # register tile: ROWS rows of x by PANEL output columns, as PANEL / LANES vectors of LANES float32 per row
-LANES, ROWS = (16, 12) if _target_has_avx512() else (8, 6)
+LANES, ROWS = llvm_ir.LANES, (12 if llvm_ir.AVX512 else 6)
 VECTORS = 2
 PANEL = LANES * VECTORS
 KC = 768        # reduction block (measured on the 2-core AVX-512 machine: 256 -> 768 gains 2-5%)
@@ -76,20 +64,18 @@ def _micro_tile(typingctx, kc, xs, xoff, wp, woff, out, ooff, ldo, accumulate):
 
     def codegen(context, builder, signature, args):
         kc, xs, xoff, wp, woff, out, ooff, ldo, accumulate = args
-        i64, i32 = ir.IntType(64), ir.IntType(32)
-        vec = ir.VectorType(ir.FloatType(), LANES)
-        const = lambda v: ir.Constant(i64, v)
+        i64, i32, const = llvm_ir.I64, llvm_ir.I32, llvm_ir.const
+        vec = llvm_ir.float_vector()
 
         def data(position, array, offset):
-            return builder.gep(context.make_array(signature.args[position])(context, builder, array).data, [offset])
+            return llvm_ir.data_pointer(context, builder, signature, position, array, offset)
 
         def vector_at(base, offset):
-            return builder.bitcast(builder.gep(base, [offset]), vec.as_pointer())
+            return llvm_ir.vector_pointer(builder, base, offset, vec)
 
         x_base, w_base, o_base = data(1, xs, xoff), data(3, wp, woff), data(5, out, ooff)
         fmuladd = builder.module.declare_intrinsic(f"llvm.fmuladd.v{LANES}f32", (), ir.FunctionType(vec, [vec] * 3))
-        zero, undef = ir.Constant(vec, None), ir.Constant(vec, ir.Undefined)
-        splat_mask = ir.Constant(ir.VectorType(i32, LANES), [0] * LANES)
+        zero = ir.Constant(vec, None)
 
         # ask for the tile's lines of out now, for writing: they arrive while the k loop runs (out is often memory
         # no recent product touched: measured 2-4% on products into outputs out of cache, none when in cache)
@@ -114,8 +100,7 @@ def _micro_tile(typingctx, kc, xs, xoff, wp, woff, out, ooff, ldo, accumulate):
         w_vectors = [builder.load(vector_at(w_k, const(j * LANES)), align=4) for j in range(VECTORS)]
         new = []
         for i in range(ROWS):
-            x_ik = builder.load(builder.gep(x_k, [const(i)]), align=4)
-            splat = builder.shuffle_vector(builder.insert_element(undef, x_ik, ir.Constant(i32, 0)), undef, splat_mask)
+            splat = llvm_ir.splat(builder, builder.load(builder.gep(x_k, [const(i)]), align=4), vec)
             new.append([builder.call(fmuladd, [splat, w_vectors[j], acc[i][j]]) for j in range(VECTORS)])
         k_next = builder.add(k, const(1))
         k.add_incoming(const(0), entry)
@@ -265,26 +250,28 @@ def _key(w: NDArray, owner: NDArray) -> tuple:
 
 def _drop_owner(owner_id: int) -> None:
     with _lock:
-        for key in [key for key in _panels if key[0] == owner_id]:
+        for key in [key for key in _panels if any(part[0] == owner_id for part in key)]:
             del _panels[key]
         _watched.discard(owner_id)
 
 
-def packed(w: NDArray) -> NDArray:
-    """w's panels (pack_weight), packed on the first call for w and kept while w's memory lives."""
-    owner = _owner(w)
-    key = _key(w, owner)
+def packed(*weights: NDArray) -> NDArray:
+    """The panels (pack_weight) of the weights stacked along N (one weight: its own), packed on the first call for
+    them and kept while their memory lives. Stacking q, k and v makes one product of three, with the same values."""
+    owners = [_owner(w) for w in weights]
+    key = tuple(_key(w, owner) for w, owner in zip(weights, owners))
     with _lock:
         panels = _panels.get(key)
     if panels is not None:
         return panels
-    panels = pack_weight(w)
-    release_pages([w])                                 # the packed copy replaces the file's pages in memory
+    panels = pack_weight(weights[0] if len(weights) == 1 else np.concatenate(weights))
+    release_pages(weights)                             # the packed copy replaces the file's pages in memory
     with _lock:
         _panels[key] = panels
-        if id(owner) not in _watched:
-            _watched.add(id(owner))
-            weakref.finalize(owner, _drop_owner, id(owner))
+        for owner in owners:
+            if id(owner) not in _watched:
+                _watched.add(id(owner))
+                weakref.finalize(owner, _drop_owner, id(owner))
     return panels
 
 
@@ -295,7 +282,7 @@ def forget(arrays) -> int:
              if isinstance(w, np.ndarray) and w.size]
     freed = 0
     with _lock:
-        for key in [key for key in _panels if any(key[0] == owner and start <= key[1] < start + size
-                                                  for owner, start, size in spans)]:
+        for key in [key for key in _panels if any(part[0] == owner and start <= part[1] < start + size
+                                                  for part in key for owner, start, size in spans)]:
             freed += _panels.pop(key).nbytes
     return freed

@@ -151,8 +151,8 @@ def apply_epilogue(y: NDArray, epilogue: Callable[[NDArray, int, int, int, int],
     return y
 
 
-def matmul_wt(x: NDArray, w: NDArray, epilogue: Callable[[NDArray, int, int, int, int], None] | None = None
-              ) -> NDArray:
+def matmul_wt(x: NDArray, w: NDArray | tuple[NDArray, ...],
+              epilogue: Callable[[NDArray, int, int, int, int], None] | None = None) -> NDArray:
     """x @ w.T as a C-contiguous [M, N] (x [M, K], w [N, K]), then epilogue(out, r0, r1, c0, c1) over all of it.
 
     Inside single_threaded_blas, a product of at least _MIN_SPLIT_FLOPS is cut into num_threads() parts:
@@ -160,12 +160,15 @@ def matmul_wt(x: NDArray, w: NDArray, epilogue: Callable[[NDArray, int, int, int
     part's epilogue runs on the part's thread right after its product, while the block is still in cache.
     Otherwise the product is one NumPy call and the epilogue is split by rows.  float32 products with at least
     gemm.MIN_ROWS rows and N, K >= gemm.MIN_SIDE run on refalign.fast.gemm's kernel instead, against w packed once
-    (bands of rows, or of whole panels of columns)."""
-    m, n = x.shape[0], w.shape[0]
+    (bands of rows, or of whole panels of columns).  w may be a tuple of weights [N_i, K]: the product with them
+    stacked along N, [M, sum N_i] (made without stacking them when they are packed)."""
     parts = num_threads()
-    panels = _packed_panels(x, w)
-    if panels is not None:
-        return _matmul_packed(x, panels, n, parts, epilogue)
+    stacked = w if isinstance(w, tuple) else (w,)
+    if packs(x, stacked[0]):
+        n = sum(part.shape[0] for part in stacked)
+        return _matmul_packed(x, gemm.packed(*stacked), n, parts, epilogue)
+    w = stacked[0] if len(stacked) == 1 else np.concatenate(stacked)
+    m, n = x.shape[0], w.shape[0]
     if not (AVAILABLE and _users > 0 and parts > 1 and min(m, n) >= 2 * parts
             and 2.0 * m * n * x.shape[1] >= _MIN_SPLIT_FLOPS):
         out = x @ w.T
@@ -187,12 +190,10 @@ def matmul_wt(x: NDArray, w: NDArray, epilogue: Callable[[NDArray, int, int, int
     return out
 
 
-def _packed_panels(x: NDArray, w: NDArray) -> NDArray | None:
-    """w's packed panels when x @ w.T should run on refalign.fast.gemm's kernel (float32, shapes where it wins)."""
-    if not (PACKED_GEMM and x.dtype == np.float32 and w.dtype == np.float32 and x.ndim == 2 and w.ndim == 2
-            and x.shape[0] >= gemm.MIN_ROWS and min(w.shape) >= gemm.MIN_SIDE):
-        return None
-    return gemm.packed(w)
+def packs(x: NDArray, w: NDArray) -> bool:
+    """Whether matmul_wt(x, w) runs on refalign.fast.gemm's kernel against w packed (float32, where it wins)."""
+    return (PACKED_GEMM and x.dtype == np.float32 and w.dtype == np.float32 and x.ndim == 2 and w.ndim == 2
+            and x.shape[0] >= gemm.MIN_ROWS and min(w.shape) >= gemm.MIN_SIDE)
 
 
 def _matmul_packed(x: NDArray, panels: NDArray, n: int, parts: int,
