@@ -52,7 +52,8 @@ def _fits(k, stride, adjust, shape) -> bool:
 
 DEPTHWISE_CASES = [(k, stride, adjust, shape) for k in (3, 5) for stride, adjust in ((1, True), (2, True), (2, False))
                    for shape in ((1, 7, 9, 5), (3, 13, 5, 4), (1, 2, 1, 3), (3, 1, 1, 2),
-                                 (1, 4, 333, 7), (2, 3, 5, 1100))  # rows of several blocks; one pixel a block
+                                 (1, 4, 333, 7), (2, 3, 5, 1100),  # rows of several blocks; one pixel a block
+                                 (1, 12, 14, 64), (2, 9, 23, 32))  # rows and columns with every tap inside
                    if _fits(k, stride, adjust, shape)]
 
 
@@ -72,6 +73,23 @@ def test_depthwise_bn_swish_matches_twin(dtype, k, stride, adjust, shape, fold):
     assert got.shape == (b, ref.shape[2], ref.shape[3], c)
     assert _rel(got.transpose(0, 3, 1, 2), ref) <= TOL[dtype]
     assert _rel(means, ref.mean(axis=(2, 3))) <= TOL[dtype]
+
+
+@pytest.mark.parametrize("k,stride,adjust", [(3, 1, True), (5, 1, True), (3, 2, True), (5, 2, False)])
+@pytest.mark.parametrize("width", [9, 13, 30])
+def test_depthwise_register_tiles_equal_the_scalar_loop(k, stride, adjust, width):
+    """float32 maps of 2 * LANES channels take the register tiles inside the map; with one channel more every pixel
+    takes the scalar loop. Same sums in the same order: the shared channels agree to the last bit."""
+    pad = depthwise_padding(k, stride, adjust)
+    rng = np.random.default_rng(width * k)
+    block = K._DW_BLOCK
+    x = rng.standard_normal((2, 11, width, block + 1)).astype(np.float32)
+    wt = rng.standard_normal((block + 1, 1, k, k)).astype(np.float32)
+    ident = tuple(np.asarray(v, np.float32) for v in (np.zeros(block + 1), np.ones(block + 1), np.zeros(block + 1)))
+    tiles, _ = K.depthwise_bn_swish(np.ascontiguousarray(x[..., :block]), wt[:block], stride, pad,
+                                    *(v[:block] for v in ident), act=False)
+    scalar, _ = K.depthwise_bn_swish(x, wt, stride, pad, *ident, act=False)
+    np.testing.assert_array_equal(tiles, scalar[..., :block])
 
 
 @pytest.mark.parametrize("k,stride,adjust", [(3, 1, True), (5, 1, True), (3, 2, True), (5, 2, True), (5, 2, False)])

@@ -35,9 +35,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 from numpy.typing import NDArray
 
-from . import jit
+from . import jit, llvm_ir
 from . import parallel as _parallel
 
 # ----------------------------------------------------------------------------------------------- batch norm
@@ -178,38 +181,152 @@ def stem_bn_swish(x_nhwc: NDArray, w: NDArray, stride: int, pad: tuple[int, int,
     return out
 
 
+def _depthwise_tile(pixels: int):
+    """An intrinsic tile(xs, x0, row_step, pixel_step, ws, w0, k, C, out, o0) for float32 x, w, out (1-D): for
+    p < pixels and 2 * LANES channels from the offsets, out[o0 + p * C + c] = the depthwise sum over the k x k taps
+    of xs[x0 + i * row_step + j * C + p * pixel_step + c] * ws[w0 + (i * k + j) * C + c], every tap inside x.
+    The 2 * pixels vector sums stay in registers over the taps, added in the tap order (i, j) of _depthwise_kernel's
+    scalar loop, each product rounded before its add (no FMA): the same values as that loop."""
+    lanes = llvm_ir.LANES
+
+    @intrinsic
+    def tile(typingctx, xs, x0, row_step, pixel_step, ws, w0, k, channels, out, o0):
+        sig = types.void(xs, x0, row_step, pixel_step, ws, w0, k, channels, out, o0)
+
+        def codegen(context, builder, signature, args):
+            xs, x0, row_step, pixel_step, ws, w0, k, channels, out, o0 = args
+            const, vec = llvm_ir.const, llvm_ir.float_vector()
+            x_base = llvm_ir.data_pointer(context, builder, signature, 0, xs, x0)
+            w_base = llvm_ir.data_pointer(context, builder, signature, 4, ws, w0)
+            o_base = llvm_ir.data_pointer(context, builder, signature, 8, out, o0)
+            load = lambda base, offset: builder.load(llvm_ir.vector_pointer(builder, base, offset, vec), align=4)
+            entry = builder.block
+            i_loop, j_loop = builder.append_basic_block("i_loop"), builder.append_basic_block("j_loop")
+            j_done, done = builder.append_basic_block("j_done"), builder.append_basic_block("done")
+            builder.branch(i_loop)
+
+            builder.position_at_end(i_loop)          # one row of taps: x's row i, w's taps (i, 0 .. k - 1)
+            i = builder.phi(llvm_ir.I64)
+            acc_i = [builder.phi(vec) for _ in range(2 * pixels)]
+            x_i = builder.gep(x_base, [builder.mul(i, row_step)])
+            w_i = builder.gep(w_base, [builder.mul(builder.mul(i, k), channels)])
+            builder.branch(j_loop)
+
+            builder.position_at_end(j_loop)          # one tap: 2 vectors of w, 2 * pixels of x
+            j = builder.phi(llvm_ir.I64)
+            acc_j = [builder.phi(vec) for _ in range(2 * pixels)]
+            jc = builder.mul(j, channels)
+            w_vectors = [load(w_i, builder.add(jc, const(v * lanes))) for v in range(2)]
+            new = []
+            for p in range(pixels):
+                pixel = builder.add(jc, builder.mul(pixel_step, const(p)))
+                for v in range(2):
+                    x_vector = load(x_i, builder.add(pixel, const(v * lanes)))
+                    new.append(builder.fadd(acc_j[2 * p + v], builder.fmul(x_vector, w_vectors[v])))
+            j_next = builder.add(j, const(1))
+            builder.cbranch(builder.icmp_signed("<", j_next, k), j_loop, j_done)
+
+            builder.position_at_end(j_done)
+            i_next = builder.add(i, const(1))
+            builder.cbranch(builder.icmp_signed("<", i_next, k), i_loop, done)
+
+            i.add_incoming(const(0), entry)
+            i.add_incoming(i_next, j_done)
+            j.add_incoming(const(0), i_loop)
+            j.add_incoming(j_next, j_loop)
+            for a_i, a_j, n in zip(acc_i, acc_j, new):
+                a_i.add_incoming(ir.Constant(vec, None), entry)
+                a_i.add_incoming(n, j_done)
+                a_j.add_incoming(a_i, i_loop)
+                a_j.add_incoming(n, j_loop)
+
+            builder.position_at_end(done)
+            for p in range(pixels):
+                for v in range(2):
+                    offset = builder.add(builder.mul(channels, const(p)), const(v * lanes))
+                    builder.store(new[2 * p + v], llvm_ir.vector_pointer(builder, o_base, offset, vec), align=4)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return tile
+
+
+_DW_BLOCK = 2 * llvm_ir.LANES     # channels per depthwise tile
+_dw_tile4, _dw_tile1 = _depthwise_tile(4), _depthwise_tile(1)
+
+
+@jit.njit(inline="always", error_model="numpy")
+def _depthwise_pixel(x, w, b, oh, ow, stride, pad_top, pad_left, o):
+    """o[:] = one output pixel's sums over its taps inside x (a tap on the zero padding is skipped), in tap order."""
+    H, W, C = x.shape[1], x.shape[2], x.shape[3]
+    k = w.shape[0]
+    o[:] = 0
+    for i in range(k):
+        ih = oh * stride - pad_top + i
+        if ih < 0 or ih >= H:
+            continue
+        for j in range(k):
+            iw = ow * stride - pad_left + j
+            if iw < 0 or iw >= W:
+                continue
+            xr = x[b, ih, iw]
+            wr = w[i, j]
+            for c in range(C):
+                o[c] += xr[c] * wr[c]
+
+
+@jit.njit(inline="always", error_model="numpy")
+def _depthwise_inner_run(x, w, b, ih0, iw0, stride, n, orow, ow0):
+    """float32, C a multiple of _DW_BLOCK: output pixels ow0 .. ow0 + n - 1 of row orow, all their taps inside x
+    (ih0, iw0: the first pixel's top-left tap), by the register tiles (4 pixels at a time, then 1)."""
+    H, W, C = x.shape[1], x.shape[2], x.shape[3]
+    k = w.shape[0]
+    xs, ws, os = x.reshape(-1), w.reshape(-1), orow.reshape(-1)
+    row_step, pixel_step = W * C, stride * C
+    x_row = ((b * H + ih0) * W + iw0) * C
+    q = 0
+    while q + 4 <= n:
+        for c0 in range(0, C, _DW_BLOCK):
+            _dw_tile4(xs, x_row + q * pixel_step + c0, row_step, pixel_step, ws, c0, k, C, os, (ow0 + q) * C + c0)
+        q += 4
+    while q < n:
+        for c0 in range(0, C, _DW_BLOCK):
+            _dw_tile1(xs, x_row + q * pixel_step + c0, row_step, pixel_step, ws, c0, k, C, os, (ow0 + q) * C + c0)
+        q += 1
+
+
 @jit.njit(nogil=True, error_model="numpy")
 def _depthwise_kernel(x, w, stride, pad_top, pad_left, a, s, t, act, fast, out, rowsum, r0, r1):
-    # x [B, H, W, C], w [k, k, C], out [B, Ho, Wo, C], rowsum [B, Ho, C] (sum over each output row, for the SE mean).
-    # Output rows r0:r1 of the B * Ho.
+    # x [B, H, W, C] C-contiguous, w [k, k, C], out [B, Ho, Wo, C], rowsum [B, Ho, C] (sum over each output row,
+    # for the SE mean). Output rows r0:r1 of the B * Ho. float32 pixels whose taps all fall inside x (when C is a
+    # multiple of _DW_BLOCK, as in every EfficientNet) go through the register tiles; the others (borders,
+    # float64) through _depthwise_pixel: the same sums in the same order.
     B, H, W, C = x.shape
     Ho, Wo = out.shape[1], out.shape[2]
     k = w.shape[0]
+    lo = min(Wo, -(-pad_left // stride))                          # output columns [lo, hi) with every tap inside:
+    hi = max(lo, min(Wo, (W - k + pad_left) // stride + 1))       # ow * stride - pad_left >= 0, ... + k - 1 < W
+    tiles = fast and C % _DW_BLOCK == 0
     nbuf = min(Wo * C, _SWISH_BLOCK)  # swish scratch, once per band
     pbuf, ibuf = np.empty(nbuf, out.dtype), np.empty(nbuf, np.int32)
     for r in range(r0, r1):
         b = r // Ho
         oh = r - b * Ho
-        acc = rowsum[b, oh]
-        acc[:] = 0
+        orow = out[b, oh]
+        ih0 = oh * stride - pad_top
+        inner = tiles and ih0 >= 0 and ih0 + k <= H
+        if inner:
+            _depthwise_inner_run(x, w, b, ih0, lo * stride - pad_left, stride, hi - lo, orow, lo)
         for ow in range(Wo):
-            o = out[b, oh, ow]
-            o[:] = 0
-            for i in range(k):  # taps in the twin's order (i, j); a tap on the zero padding is skipped
-                ih = oh * stride - pad_top + i
-                if ih < 0 or ih >= H:
-                    continue
-                for j in range(k):
-                    iw = ow * stride - pad_left + j
-                    if iw < 0 or iw >= W:
-                        continue
-                    xr = x[b, ih, iw]
-                    wr = w[i, j]
-                    for c in range(C):
-                        o[c] += xr[c] * wr[c]
+            if not (inner and lo <= ow < hi):
+                _depthwise_pixel(x, w, b, oh, ow, stride, pad_top, pad_left, orow[ow])
+            o = orow[ow]
             for c in range(C):
                 o[c] = (o[c] - a[c]) * s[c] + t[c]
-        row = out[b, oh].reshape(-1)  # [Wo * C], contiguous
+        acc = rowsum[b, oh]
+        acc[:] = 0
+        row = orow.reshape(-1)  # [Wo * C], contiguous
         if act:  # one swish pass over the whole output row
             _swish_row(row, fast, pbuf, ibuf)
         for ow in range(Wo):
