@@ -181,3 +181,18 @@ def test_the_avx2_tile_where_numba_targets_avx2():
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert " passed" in done.stdout and "failed" not in done.stdout
+
+
+@pytest.mark.parametrize("k", [768, 1024, 37])
+def test_rows_read_in_place_or_packed_give_the_same_bits(k):
+    """A C-contiguous x is read in place (unless its rows are a multiple of 4 KB apart), a strided one packed first:
+    the same sums in the same order."""
+    x, w = _operands(61, 100, k, seed=k)
+    strided = np.empty((61, k + 3), np.float32)[:, :k]
+    strided[:] = x
+    panels = gemm.pack_weight(w)
+    a, b = np.empty((61, 100), np.float32), np.empty((61, 100), np.float32)
+    gemm.product(x, panels, a, 0, 100, 0, 500)
+    gemm.product(strided, panels, b, 0, 100, 0, 500)
+    np.testing.assert_array_equal(a, b)
+    _assert_within_rounding(a, x, w)

@@ -3,8 +3,8 @@ image, 81 pixels of ALIGN's last stages), where OpenBLAS repacks the whole weigh
 
     pack_weight(w)                       w [N, K] -> panels [ceil(N / PANEL), K, PANEL], zero-padded (twin:
                                          pack_weight_reference)
-    product_kernel(x, wp, out, c0, c1, xbuf, tile)
-                                         out[:, c0:c1] = x @ w[c0:c1].T from the packed panels (twin: x @ w.T)
+    product(x, wp, out, c0, c1)          out[:, c0:c1] = x @ w[c0:c1].T from the packed panels (twin: x @ w.T);
+                                         product_kernel with its scratch
     packed(w) / packed(q, k, v)          w's panels (or those of weights stacked along N), packed on first use
                                          and cached while the weights live
 
@@ -12,12 +12,14 @@ How the product runs (the blocking of BLIS / Goto's GEMM, with the weight side p
 
     for each block of MC rows of x, for each block of KC columns of x (the reduction axis):
         pack x[rows, ks] into strips of ROWS rows, k-major: [ROWS values for k, ROWS values for k+1, ...]
-        for each panel of PANEL output columns, for each strip:       (the panel's KC x PANEL slice stays in L1)
+            (only where needed: a C-contiguous x is read in place, see product)
+        for each panel of PANEL output columns, for each strip:       (the panel's KC x PANEL slice stays in L2)
             micro-kernel: a ROWS x PANEL tile of out, accumulated in registers over the KC values of k
 
 The micro-kernel (_micro_tile) is written in LLVM IR: ROWS x (PANEL / LANES) vector accumulators of LANES floats
 (12 x 2 x 16 = 24 of the 32 AVX-512 registers; 6 x 2 x 8 = 12 of AVX2's 16), each step of k loads two vectors of the
-panel, broadcasts ROWS values of x and does one fused multiply-add per accumulator. A tile that crosses the edge of
+panel, broadcasts ROWS values of x and does one fused multiply-add per accumulator (~90% of the FMA units' peak
+here: 104 GFLOP/s on one core). A tile that crosses the edge of
 out (rows past M, columns past N) goes through a scratch tile.  Sums run in a different order than OpenBLAS's, so
 results differ from `x @ w.T` by float32 rounding (bounded in tests/test_gemm.py), not more.
 
@@ -57,13 +59,14 @@ MIN_SIDE = 256  # fewer output columns or a shorter reduction than this: OpenBLA
 
 
 @intrinsic
-def _micro_tile(typingctx, kc, xs, xoff, wp, woff, out, ooff, ldo, accumulate):
-    """out[ooff + i * ldo + j] (+)= sum over k < kc of xs[xoff + k * ROWS + i] * wp[woff + k * PANEL + j] for the
-    ROWS x PANEL tile (i < ROWS, j < PANEL); `accumulate` != 0 adds to what out holds. xs, wp, out: 1-D float32."""
-    sig = types.void(kc, xs, xoff, wp, woff, out, ooff, ldo, accumulate)
+def _micro_tile(typingctx, kc, xs, xoff, x_step_k, x_step_i, wp, woff, out, ooff, ldo, accumulate):
+    """out[ooff + i * ldo + j] (+)= sum over k < kc of xs[xoff + k * x_step_k + i * x_step_i] * wp[woff + k * PANEL + j]
+    for the ROWS x PANEL tile (i < ROWS, j < PANEL); `accumulate` != 0 adds to what out holds. xs, wp, out: 1-D
+    float32. x is read packed (steps ROWS, 1) or straight from its rows (steps 1, row length)."""
+    sig = types.void(kc, xs, xoff, x_step_k, x_step_i, wp, woff, out, ooff, ldo, accumulate)
 
     def codegen(context, builder, signature, args):
-        kc, xs, xoff, wp, woff, out, ooff, ldo, accumulate = args
+        kc, xs, xoff, x_step_k, x_step_i, wp, woff, out, ooff, ldo, accumulate = args
         i64, i32, const = llvm_ir.I64, llvm_ir.I32, llvm_ir.const
         vec = llvm_ir.float_vector()
 
@@ -73,7 +76,8 @@ def _micro_tile(typingctx, kc, xs, xoff, wp, woff, out, ooff, ldo, accumulate):
         def vector_at(base, offset):
             return llvm_ir.vector_pointer(builder, base, offset, vec)
 
-        x_base, w_base, o_base = data(1, xs, xoff), data(3, wp, woff), data(5, out, ooff)
+        x_base, w_base, o_base = data(1, xs, xoff), data(5, wp, woff), data(7, out, ooff)
+        x_rows = [builder.mul(x_step_i, const(i)) for i in range(ROWS)]
         fmuladd = builder.module.declare_intrinsic(f"llvm.fmuladd.v{LANES}f32", (), ir.FunctionType(vec, [vec] * 3))
         zero = ir.Constant(vec, None)
 
@@ -96,11 +100,11 @@ def _micro_tile(typingctx, kc, xs, xoff, wp, woff, out, ooff, ldo, accumulate):
         k = builder.phi(i64)
         acc = [[builder.phi(vec) for _ in range(VECTORS)] for _ in range(ROWS)]
         w_k = builder.gep(w_base, [builder.mul(k, const(PANEL))])
-        x_k = builder.gep(x_base, [builder.mul(k, const(ROWS))])
+        x_k = builder.gep(x_base, [builder.mul(k, x_step_k)])
         w_vectors = [builder.load(vector_at(w_k, const(j * LANES)), align=4) for j in range(VECTORS)]
         new = []
         for i in range(ROWS):
-            splat = llvm_ir.splat(builder, builder.load(builder.gep(x_k, [const(i)]), align=4), vec)
+            splat = llvm_ir.splat(builder, builder.load(builder.gep(x_k, [x_rows[i]]), align=4), vec)
             new.append([builder.call(fmuladd, [splat, w_vectors[j], acc[i][j]]) for j in range(VECTORS)])
         k_next = builder.add(k, const(1))
         k.add_incoming(const(0), entry)
@@ -177,28 +181,28 @@ def pack_weight_reference(w: NDArray) -> NDArray:
 
 
 @jit.njit(nogil=True)
-def product_kernel(x, wp, out, c0, c1, xbuf, tile, mc_block, kc_block):
-    """out[:, c0:c1] = x @ w[c0:c1].T with wp = pack_weight(w); c0 a multiple of PANEL. x [M, K] float32, out [M, N]
-    C-contiguous float32; blocks of mc_block rows (a multiple of ROWS) by kc_block values of k (MC, KC); xbuf:
-    >= mc_block * kc_block float32 scratch (the packed rows), tile: >= ROWS * PANEL scratch."""
+def product_kernel(x, x_rows, wp, out, c0, c1, xbuf, tile, mc_block, kc_block):
+    """out[:, c0:c1] = x @ w[c0:c1].T with wp = pack_weight(w); c0 a multiple of PANEL. x [M, K] float32; x_rows:
+    x.reshape(-1) to read full strips of x in place, or empty to pack them; out [M, N] C-contiguous float32; blocks
+    of mc_block rows (a multiple of ROWS) by kc_block values of k (MC, KC); xbuf: >= mc_block * kc_block float32
+    scratch (the packed rows), tile: >= ROWS * PANEL scratch."""
     m, k = x.shape
     n = out.shape[1]
     flat, wflat = out.reshape(-1), wp.reshape(-1)
+    direct = x_rows.shape[0] == m * k         # x_rows: x as one row (C-contiguous x), or empty
+    xflat = x_rows if direct else xbuf
     for r0 in range(0, m, mc_block):
         mc = min(mc_block, m - r0)
         strips = -(-mc // ROWS)
         for k0 in range(0, k, kc_block):
             kc = min(kc_block, k - k0)
             for s in range(strips):                   # x[r0:r0+mc, k0:k0+kc] -> strips of ROWS rows, k-major
-                base = s * kc * ROWS
-                for i in range(ROWS):
-                    r = r0 + s * ROWS + i
-                    if r < r0 + mc:
-                        for kk in range(kc):
-                            xbuf[base + kk * ROWS + i] = x[r, k0 + kk]
-                    else:
-                        for kk in range(kc):
-                            xbuf[base + kk * ROWS + i] = 0.0
+                base, first = s * kc * ROWS, r0 + s * ROWS
+                if direct and first + ROWS <= r0 + mc:
+                    continue                          # a full strip read straight from x
+                for kk in range(kc):
+                    for i in range(ROWS):
+                        xbuf[base + kk * ROWS + i] = x[first + i, k0 + kk] if first + i < r0 + mc else 0.0
             accumulate = 1 if k0 > 0 else 0
             for p in range(c0 // PANEL, -(-c1 // PANEL)):
                 col = p * PANEL
@@ -207,10 +211,14 @@ def product_kernel(x, wp, out, c0, c1, xbuf, tile, mc_block, kc_block):
                 for s in range(strips):
                     row = r0 + s * ROWS
                     rows = min(ROWS, r0 + mc - row)
+                    if direct and rows == ROWS:
+                        xsrc, xo, sk, si = xflat, row * k + k0, 1, k
+                    else:
+                        xsrc, xo, sk, si = xbuf, s * kc * ROWS, ROWS, 1
                     if rows == ROWS and cols == PANEL:
-                        _micro_tile(kc, xbuf, s * kc * ROWS, wflat, w_off, flat, row * n + col, n, accumulate)
+                        _micro_tile(kc, xsrc, xo, sk, si, wflat, w_off, flat, row * n + col, n, accumulate)
                     else:                             # an edge tile: through the scratch tile
-                        _micro_tile(kc, xbuf, s * kc * ROWS, wflat, w_off, tile, 0, PANEL, 0)
+                        _micro_tile(kc, xsrc, xo, sk, si, wflat, w_off, tile, 0, PANEL, 0)
                         for i in range(rows):
                             for j in range(cols):
                                 if accumulate:
@@ -226,8 +234,12 @@ def product(x: NDArray, wp: NDArray, out: NDArray, c0: int, c1: int, mc_block: i
         blocks = -(-x.shape[0] // MC)
         mc_block = -(-(-(-x.shape[0] // blocks)) // ROWS) * ROWS
     kc_block = kc_block or KC
-    product_kernel(x, wp, out, c0, c1, np.empty(mc_block * kc_block, np.float32), np.empty(ROWS * PANEL, np.float32),
-                   mc_block, kc_block)
+    # full strips of a C-contiguous x are read in place, unless its rows are a multiple of 4 KB apart (then a
+    # strip's ROWS rows share one set of the L1 cache and evict each other: measured 3-4% slower than packing)
+    direct = x.flags.c_contiguous and (x.shape[1] * 4) % 4096 != 0
+    x_rows = x.reshape(-1) if direct else np.empty(0, np.float32)
+    product_kernel(x, x_rows, wp, out, c0, c1, np.empty(mc_block * kc_block, np.float32),
+                   np.empty(ROWS * PANEL, np.float32), mc_block, kc_block)
 
 
 # ---- the cache of packed weights ------------------------------------------------------------------------------
