@@ -25,7 +25,8 @@ results differ from `x @ w.T` by float32 rounding (bounded in tests/test_gemm.py
 
 A weight is packed on its first product (OpenBLAS packs the weights inside every call; here that pass is made once,
 ~5 GB/s on 2 cores) and the packed copy is kept while the weight's memory lives; its memory-mapped file pages are
-then released, so the packed copy takes their place in memory rather than adding to it.  Every product of a weight
+then released, so the packed copy takes their place in memory rather than adding to it (weights held in ordinary
+memory -- converted from bfloat16, or arrays given by the caller -- stay beside their packed copies).  Every product of a weight
 thus runs the same kernel, and repeated calls give identical results. refalign treats loaded weights as read-only
 (as memory.release_pages does): a weight edited in place after its first product is not seen by later
 products unless `forget([weight])` drops its packed copy.
