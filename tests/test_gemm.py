@@ -88,17 +88,22 @@ def test_row_blocks_do_not_change_a_single_bit():
 def no_packed():
     """Each test starts and ends with an empty cache of packed weights."""
     gc.collect()
-    before = dict(gemm._panels)
-    gemm._panels.clear()
+    before = dict(gemm._entries)
+    gemm._entries.clear()
     yield
-    gemm._panels.clear()
-    gemm._panels.update(before)
+    gemm._entries.clear()
+    gemm._entries.update(before)
+
+
+def _kept() -> int:
+    return sum(entry.panels is not None for entry in gemm._entries.values())
 
 
 @pytest.mark.parametrize("m, n, k", [(197, 768, 768), (81, 640, 384), (600, 256, 300)])
 def test_matmul_wt_runs_the_packed_kernel_with_its_epilogue(no_packed, m, n, k):
-    """Columns split (M < N) and rows split (M >= N): the same values as one product_kernel call, the epilogue on
-    each band equal to applying it to the whole product; every call identical."""
+    """Columns split (M < N) and rows split (M >= N): the same values as one product call, the epilogue on each band
+    equal to applying it to the whole product; every call identical, the first (panels packed for that product
+    only) and the later ones (panels kept from the second product on)."""
     x, w = _operands(m, n, k, seed=m)
     rng = np.random.default_rng(1)
     bias, residual = rng.standard_normal(n).astype(np.float32), rng.standard_normal((m, n)).astype(np.float32)
@@ -106,15 +111,42 @@ def test_matmul_wt_runs_the_packed_kernel_with_its_epilogue(no_packed, m, n, k):
     gemm.product(x, gemm.pack_weight(w), whole, 0, n)
     expected = P.apply_epilogue(whole.copy(), K.bias_act_epilogue(bias, "gelu", None))
     with P.single_threaded_blas():
-        plain = [P.matmul_wt(x, w) for _ in range(3)]
+        plain = [P.matmul_wt(x, w)]
+        assert _kept() == 0 and len(gemm._entries) == 1
+        plain += [P.matmul_wt(x, w) for _ in range(2)]
+        assert _kept() == 1
         fused = P.matmul_wt(x, w, K.bias_act_epilogue(bias, "gelu", None))
         res = P.matmul_wt(x, w, K.bias_act_epilogue(bias, None, residual))
     for out in plain:
         np.testing.assert_array_equal(out, whole)
     np.testing.assert_array_equal(fused, expected)
     np.testing.assert_array_equal(res, (whole + bias) + residual)
-    assert len(gemm._panels) == 1
+    assert len(gemm._entries) == 1
     _assert_within_rounding(whole, x, w)
+
+
+@pytest.mark.parametrize("sizes", [(768, 768, 768), (64, 96), (40, 72, 8)])
+@pytest.mark.parametrize("k", [33, 300])
+def test_stacked_weights_pack_like_their_concatenation(no_packed, monkeypatch, sizes, k):
+    """pack_stacked (one product's panels, a band at a time) and the kept panels of a stack both equal the packing
+    of the concatenated weights; the stacked product equals the products of each weight side by side."""
+    rng = np.random.default_rng(k)
+    weights = tuple(rng.standard_normal((n, k)).astype(np.float32) for n in sizes)
+    reference = gemm.pack_weight_reference(np.concatenate(weights))
+    panels = np.full_like(reference, np.nan)
+    cut = len(reference) // 2
+    gemm.pack_stacked(weights, panels, 0, cut)
+    gemm.pack_stacked(weights, panels, cut, len(reference))
+    np.testing.assert_array_equal(panels, reference)
+    x = rng.standard_normal((40, k)).astype(np.float32)
+    monkeypatch.setattr(gemm, "MIN_SIDE", 1)      # every one of these products on the kernel
+    with P.single_threaded_blas():
+        outs = [P.matmul_wt(x, weights) for _ in range(3)]          # for this product only, then kept
+    assert _kept() == 1
+    np.testing.assert_array_equal(gemm.kept_panels(*weights), reference)
+    one_by_one = np.concatenate([P.matmul_wt(x, w) for w in weights], axis=1)
+    for out in outs:
+        np.testing.assert_array_equal(out, one_by_one)
 
 
 @pytest.mark.parametrize("m, n, k, dtype", [(gemm.MIN_ROWS - 1, 768, 768, np.float32),
@@ -125,7 +157,7 @@ def test_other_products_stay_on_openblas(no_packed, m, n, k, dtype):
     x, w = (a.astype(dtype) for a in _operands(m, n, k))
     with P.single_threaded_blas():
         out = P.matmul_wt(x, w)
-    assert not gemm._panels
+    assert not gemm._entries
     np.testing.assert_allclose(out, x @ w.T, rtol=0, atol=1e-3 if dtype == np.float32 else 1e-10)
 
 
@@ -134,21 +166,26 @@ def test_the_switch_turns_packing_off(no_packed, monkeypatch):
     x, w = _operands(197, 768, 768)
     with P.single_threaded_blas():
         P.matmul_wt(x, w)
-    assert not gemm._panels
+    assert not gemm._entries
 
 
 def test_packed_copies_live_as_long_as_the_weights(no_packed):
-    x, w4 = _operands(64, 512, 256)
+    _, w4 = _operands(64, 512, 256)
     w4 = w4.reshape(512, 256, 1, 1)                 # a 1x1 convolution's weight, used through a fresh view per call
-    first = gemm.packed(w4.reshape(512, 256))
-    assert gemm.packed(w4.reshape(512, 256)) is first and len(gemm._panels) == 1
-    other = gemm.packed(w4[256:].reshape(256, 256))  # a view of part of it: a copy of its own
-    assert other is not first and len(gemm._panels) == 2
-    assert gemm.forget([w4[256:]]) == other.nbytes and len(gemm._panels) == 1
+    assert gemm.kept_panels(w4.reshape(512, 256)) is None         # the first product packs for itself
+    first = gemm.kept_panels(w4.reshape(512, 256))                # the second keeps its panels
+    assert first is not None and gemm.kept_panels(w4.reshape(512, 256)) is first
+    np.testing.assert_array_equal(first, gemm.pack_weight_reference(w4.reshape(512, 256)))
+    part = w4[256:].reshape(256, 256)               # a view of part of it: an entry of its own
+    assert gemm.kept_panels(part) is None
+    kept_part = gemm.kept_panels(part)
+    assert kept_part is not None and _kept() == 2
+    assert gemm.forget([w4[256:]]) == kept_part.nbytes and _kept() == 1
+    assert gemm.kept_panels(part) is None           # forgotten: counted afresh
     assert gemm.forget([np.zeros((512, 256), np.float32)]) == 0   # somebody else's array: nothing to drop
-    del w4
+    del w4, part
     gc.collect()
-    assert not gemm._panels                         # the weight's memory went, and its packed copy with it
+    assert not gemm._entries                        # the weight's memory went, and its packed copies with it
 
 
 def test_threads_packing_the_same_weight_agree(no_packed):

@@ -5,8 +5,9 @@ image, 81 pixels of ALIGN's last stages), where OpenBLAS repacks the whole weigh
                                          pack_weight_reference)
     product(x, wp, out, c0, c1)          out[:, c0:c1] = x @ w[c0:c1].T from the packed panels (twin: x @ w.T);
                                          product_kernel with its scratch
-    packed(w) / packed(q, k, v)          w's panels (or those of weights stacked along N), packed on first use
-                                         and cached while the weights live
+    kept_panels(w) / kept_panels(q, k, v)
+                                         w's panels (or those of weights stacked along N), packed and kept from
+                                         their second product on; None before (pack_stacked: for one product)
 
 How the product runs (the blocking of BLIS / Goto's GEMM, with the weight side packed ahead of time):
 
@@ -19,17 +20,18 @@ How the product runs (the blocking of BLIS / Goto's GEMM, with the weight side p
 The micro-kernel (_micro_tile) is written in LLVM IR: ROWS x (PANEL / LANES) vector accumulators of LANES floats
 (12 x 2 x 16 = 24 of the 32 AVX-512 registers; 6 x 2 x 8 = 12 of AVX2's 16), each step of k loads two vectors of the
 panel, broadcasts ROWS values of x and does one fused multiply-add per accumulator (~90% of the FMA units' peak
-here: 104 GFLOP/s on one core). A tile that crosses the edge of
-out (rows past M, columns past N) goes through a scratch tile.  Sums run in a different order than OpenBLAS's, so
-results differ from `x @ w.T` by float32 rounding (bounded in tests/test_gemm.py), not more.
+here: 104 GFLOP/s on one core). A tile that crosses the edge of out (rows past M, columns past N) goes through a
+scratch tile.  Sums run in a different order than OpenBLAS's, so results differ from `x @ w.T` by float32 rounding
+(bounded in tests/test_gemm.py), not more.
 
-A weight is packed on its first product (OpenBLAS packs the weights inside every call; here that pass is made once,
-~5 GB/s on 2 cores) and the packed copy is kept while the weight's memory lives; its memory-mapped file pages are
-then released, so the packed copy takes their place in memory rather than adding to it (weights held in ordinary
-memory -- converted from bfloat16, or arrays given by the caller -- stay beside their packed copies).  Every product of a weight
-thus runs the same kernel, and repeated calls give identical results. refalign treats loaded weights as read-only
-(as memory.release_pages does): a weight edited in place after its first product is not seen by later
-products unless `forget([weight])` drops its packed copy.
+OpenBLAS packs the weights inside every call. Here a weight's first product packs it into scratch memory reused from
+call to call (a one-shot forward: no copy kept, no fresh memory to fault in); from its second product on it is packed
+once more into memory of its own and kept while the weight's memory lives; its memory-mapped file pages are then
+released, so the packed copy takes their place in memory rather than adding to it (weights held in ordinary memory
+-- converted from bfloat16, or arrays given by the caller -- stay beside their packed copies).  Every product of a
+weight runs the same kernel on the same panels, so repeated calls give identical results. refalign treats loaded
+weights as read-only (as memory.release_pages does): a weight edited in place after its second product is not seen
+by later products unless `forget([weight])` drops its packed copy.
 """
 from __future__ import annotations
 
@@ -142,7 +144,7 @@ def _micro_tile(typingctx, kc, xs, xoff, x_step_k, x_step_i, wp, woff, out, ooff
 
 
 @jit.njit(nogil=True)
-def _pack_kernel(w, out, p0, p1):
+def pack_panels(w, out, p0, p1):
     """Panels p0..p1 of pack_weight: out[p, k, j] = w[p * PANEL + j, k] (0 past the last row of w)."""
     n, k = w.shape
     for p in range(p0, p1):
@@ -161,7 +163,7 @@ def pack_weight(w: NDArray) -> NDArray:
     n, k = w.shape
     panels = -(-n // PANEL)
     out = _unshared_memory(panels * k * PANEL).reshape(panels, k, PANEL)
-    run_bands(lambda p0, p1: _pack_kernel(w, out, p0, p1), panels, panels * k * PANEL)
+    run_bands(lambda p0, p1: pack_panels(w, out, p0, p1), panels, panels * k * PANEL)
     return out
 
 
@@ -245,8 +247,18 @@ def product(x: NDArray, wp: NDArray, out: NDArray, c0: int, c1: int, mc_block: i
 
 # ---- the cache of packed weights ------------------------------------------------------------------------------
 
+PACK_ON_USE = 2   # weights are packed and kept from this product of them on; before, packed for one product only
+
+
+class _Entry:
+    __slots__ = ("uses", "panels")
+
+    def __init__(self):
+        self.uses, self.panels = 0, None
+
+
 _lock = threading.Lock()
-_panels: dict[tuple, NDArray] = {}
+_entries: dict[tuple, _Entry] = {}
 _watched: set[int] = set()   # ids of the owner arrays with a finalizer that drops their entries
 
 
@@ -263,39 +275,75 @@ def _key(w: NDArray, owner: NDArray) -> tuple:
 
 def _drop_owner(owner_id: int) -> None:
     with _lock:
-        for key in [key for key in _panels if any(part[0] == owner_id for part in key)]:
-            del _panels[key]
+        for key in [key for key in _entries if any(part[0] == owner_id for part in key)]:
+            del _entries[key]
         _watched.discard(owner_id)
 
 
-def packed(*weights: NDArray) -> NDArray:
-    """The panels (pack_weight) of the weights stacked along N (one weight: its own), packed on the first call for
-    them and kept while their memory lives. Stacking q, k and v makes one product of three, with the same values."""
+def _entry(weights: tuple[NDArray, ...]) -> _Entry:
     owners = [_owner(w) for w in weights]
     key = tuple(_key(w, owner) for w, owner in zip(weights, owners))
     with _lock:
-        panels = _panels.get(key)
-    if panels is not None:
-        return panels
-    panels = pack_weight(weights[0] if len(weights) == 1 else np.concatenate(weights))
-    release_pages(weights)                             # the packed copy replaces the file's pages in memory
+        entry = _entries.get(key)
+        if entry is None:
+            entry = _entries[key] = _Entry()
+            for owner in owners:
+                if id(owner) not in _watched:
+                    _watched.add(id(owner))
+                    weakref.finalize(owner, _drop_owner, id(owner))
+        return entry
+
+
+def kept_panels(*weights: NDArray) -> NDArray | None:
+    """The panels of the weights stacked along N (pack_weight), kept while their memory lives: packed now if this is
+    their PACK_ON_USE-th product. None before that (the use is counted): the caller packs them for this product
+    only (pack_stacked), as OpenBLAS does on every call -- a one-shot forward neither pays for fresh memory nor
+    keeps a copy. Either way the product runs the same kernel on the same panels: the same values."""
+    entry = _entry(weights)
     with _lock:
-        _panels[key] = panels
-        for owner in owners:
-            if id(owner) not in _watched:
-                _watched.add(id(owner))
-                weakref.finalize(owner, _drop_owner, id(owner))
+        if entry.panels is not None:
+            return entry.panels
+        entry.uses += 1
+        if entry.uses < PACK_ON_USE:
+            return None
+    panels = packed(*weights)
+    with _lock:
+        entry.panels = panels
     return panels
 
 
+def packed(*weights: NDArray) -> NDArray:
+    """New panels of the weights stacked along N, in memory of their own; the weights' file pages are released (the
+    packed copy replaces them in memory)."""
+    panels = pack_weight(weights[0] if len(weights) == 1 else np.concatenate(weights))
+    release_pages(weights)
+    return panels
+
+
+def pack_stacked(weights: tuple[NDArray, ...], panels: NDArray, p0: int, p1: int) -> None:
+    """Panels p0 .. p1 of the weights stacked along N, written into `panels` (pack_panels on each weight's share
+    when every weight fills whole panels, as in real models; else through a stacked copy)."""
+    if len(weights) == 1 or any(w.shape[0] % PANEL for w in weights[:-1]):
+        pack_panels(weights[0] if len(weights) == 1 else np.concatenate(weights), panels, p0, p1)
+        return
+    first = 0
+    for w in weights:
+        count = -(-w.shape[0] // PANEL)
+        lo, hi = max(p0, first), min(p1, first + count)
+        if lo < hi:
+            pack_panels(w, panels[first:first + count], lo - first, hi - first)
+        first += count
+
+
 def forget(arrays) -> int:
-    """Drop the packed copies of these weights and of any view into them (packed again when next used); returns
-    the bytes freed."""
+    """Drop the packed copies (and use counts) of these weights and of any view into them; returns the bytes
+    freed."""
     spans = [(id(_owner(w)), w.__array_interface__["data"][0], w.nbytes) for w in arrays
              if isinstance(w, np.ndarray) and w.size]
     freed = 0
     with _lock:
-        for key in [key for key in _panels if any(part[0] == owner and start <= part[1] < start + size
-                                                  for part in key for owner, start, size in spans)]:
-            freed += _panels.pop(key).nbytes
+        for key in [key for key in _entries if any(part[0] == owner and start <= part[1] < start + size
+                                                   for part in key for owner, start, size in spans)]:
+            entry = _entries.pop(key)
+            freed += entry.panels.nbytes if entry.panels is not None else 0
     return freed

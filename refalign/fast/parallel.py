@@ -159,14 +159,13 @@ def matmul_wt(x: NDArray, w: NDArray | tuple[NDArray, ...],
     bands of rows when M >= N, else bands of columns (each part then reads only its share of the weights).  Each
     part's epilogue runs on the part's thread right after its product, while the block is still in cache.
     Otherwise the product is one NumPy call and the epilogue is split by rows.  float32 products with at least
-    gemm.MIN_ROWS rows and N, K >= gemm.MIN_SIDE run on refalign.fast.gemm's kernel instead, against w packed once
-    (bands of rows, or of whole panels of columns).  w may be a tuple of weights [N_i, K]: the product with them
-    stacked along N, [M, sum N_i] (made without stacking them when they are packed)."""
+    gemm.MIN_ROWS rows and N, K >= gemm.MIN_SIDE run on refalign.fast.gemm's kernel instead (see _matmul_packed).
+    w may be a tuple of weights [N_i, K]: the product with them stacked along N, [M, sum N_i] (made without a
+    stacked copy on the packed path)."""
     parts = num_threads()
     stacked = w if isinstance(w, tuple) else (w,)
     if packs(x, stacked[0]):
-        n = sum(part.shape[0] for part in stacked)
-        return _matmul_packed(x, gemm.packed(*stacked), n, parts, epilogue)
+        return _matmul_packed(x, stacked, parts, epilogue)
     w = stacked[0] if len(stacked) == 1 else np.concatenate(stacked)
     m, n = x.shape[0], w.shape[0]
     if not (AVAILABLE and _users > 0 and parts > 1 and min(m, n) >= 2 * parts
@@ -196,12 +195,19 @@ def packs(x: NDArray, w: NDArray) -> bool:
             and x.shape[0] >= gemm.MIN_ROWS and min(w.shape) >= gemm.MIN_SIDE)
 
 
-def _matmul_packed(x: NDArray, panels: NDArray, n: int, parts: int,
+def _matmul_packed(x: NDArray, weights: tuple[NDArray, ...], parts: int,
                    epilogue: Callable[[NDArray, int, int, int, int], None] | None) -> NDArray:
-    """x @ w.T from w's panels: cut into bands of rows when M >= N, else of whole panels (columns)."""
-    m = x.shape[0]
+    """x @ w.T on refalign.fast.gemm's kernel (w: the weights stacked along N), from their kept panels, or else from
+    panels packed for this product into the calling thread's scratch: cut into bands of rows when M >= N (the
+    panels packed first), else of whole panels (columns), each band packing its own panels."""
+    m, k = x.shape
+    n = sum(part.shape[0] for part in weights)
     out = np.empty((m, n), np.float32)
-    if 2.0 * m * n * x.shape[1] < _MIN_SPLIT_FLOPS:
+    panels = gemm.kept_panels(*weights)
+    transient = panels is None
+    if transient:
+        panels = _scratch_panels(-(-n // gemm.PANEL), k)
+    if 2.0 * m * n * k < _MIN_SPLIT_FLOPS:
         parts = 1
 
     def rows(r0: int, r1: int) -> None:
@@ -211,13 +217,29 @@ def _matmul_packed(x: NDArray, panels: NDArray, n: int, parts: int,
 
     def cols(p0: int, p1: int) -> None:
         c0, c1 = p0 * gemm.PANEL, min(n, p1 * gemm.PANEL)
+        if transient:
+            gemm.pack_stacked(weights, panels, p0, p1)
         gemm.product(x, panels, out, c0, c1)
         if epilogue is not None:
             epilogue(out, 0, m, c0, c1)
 
     if m >= n:
+        if transient:
+            run_bands(lambda p0, p1: gemm.pack_stacked(weights, panels, p0, p1), len(panels), panels.size)
         bands = [functools.partial(rows, a, b) for a, b in _bands(m, min(parts, m))]
     else:
         bands = [functools.partial(cols, a, b) for a, b in _bands(len(panels), min(parts, len(panels)))]
     run_parts(bands)
     return out
+
+
+_scratch = threading.local()
+
+
+def _scratch_panels(count: int, k: int) -> NDArray:
+    """[count, k, PANEL] float32 scratch of the calling thread, reused from product to product (grown as needed)."""
+    size = count * k * gemm.PANEL
+    buffer = getattr(_scratch, "panels", None)
+    if buffer is None or buffer.size < size:
+        buffer = _scratch.panels = np.empty(size, np.float32)
+    return buffer[:size].reshape(count, k, gemm.PANEL)
