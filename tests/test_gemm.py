@@ -126,18 +126,13 @@ def test_matmul_wt_runs_the_packed_kernel_with_its_epilogue(no_packed, m, n, k):
 
 
 @pytest.mark.parametrize("sizes", [(768, 768, 768), (64, 96), (40, 72, 8)])
-@pytest.mark.parametrize("k", [33, 300])
+@pytest.mark.parametrize("k", [33, 300, 1000])
 def test_stacked_weights_pack_like_their_concatenation(no_packed, monkeypatch, sizes, k):
-    """pack_stacked (one product's panels, a band at a time) and the kept panels of a stack both equal the packing
-    of the concatenated weights; the stacked product equals the products of each weight side by side."""
+    """A stack's first product (each weight packed slice by slice as used) and the later ones (the kept panels of
+    the stack, equal to the packing of the concatenated weights) equal the products of each weight side by side."""
     rng = np.random.default_rng(k)
     weights = tuple(rng.standard_normal((n, k)).astype(np.float32) for n in sizes)
     reference = gemm.pack_weight_reference(np.concatenate(weights))
-    panels = np.full_like(reference, np.nan)
-    cut = len(reference) // 2
-    gemm.pack_stacked(weights, panels, 0, cut)
-    gemm.pack_stacked(weights, panels, cut, len(reference))
-    np.testing.assert_array_equal(panels, reference)
     x = rng.standard_normal((40, k)).astype(np.float32)
     monkeypatch.setattr(gemm, "MIN_SIDE", 1)      # every one of these products on the kernel
     with P.single_threaded_blas():
@@ -147,6 +142,22 @@ def test_stacked_weights_pack_like_their_concatenation(no_packed, monkeypatch, s
     one_by_one = np.concatenate([P.matmul_wt(x, w) for w in weights], axis=1)
     for out in outs:
         np.testing.assert_array_equal(out, one_by_one)
+    _assert_within_rounding(outs[0], x, np.concatenate(weights))
+
+
+@pytest.mark.parametrize("m, n, k", [(50, 100, 300), (197, 768, 1000), (300, 40, 70)])
+@pytest.mark.parametrize("kc", [0, 64])
+def test_packing_as_it_goes_equals_the_kept_panels(m, n, k, kc):
+    """product from w (each panel's slice packed right before use) and from pack_weight's panels: the same bits."""
+    x, w = _operands(m, n, k, seed=n)
+    a, b = np.empty((m, n), np.float32), np.empty((m, n), np.float32)
+    gemm.product(x, None, a, 0, n, 0, kc, w=w)
+    gemm.product(x, gemm.pack_weight(w), b, 0, n, 0, kc)
+    np.testing.assert_array_equal(a, b)
+    c = np.full((m, n + 40), np.nan, np.float32)
+    gemm.product(x, None, c, 0, n, 0, kc, w=w, o_col=40)          # written from column 40 on
+    np.testing.assert_array_equal(c[:, 40:], a)
+    assert np.isnan(c[:, :40]).all()
 
 
 @pytest.mark.parametrize("m, n, k, dtype", [(gemm.MIN_ROWS - 1, 768, 768, np.float32),

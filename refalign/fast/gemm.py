@@ -7,7 +7,7 @@ image, 81 pixels of ALIGN's last stages), where OpenBLAS repacks the whole weigh
                                          product_kernel with its scratch
     kept_panels(w) / kept_panels(q, k, v)
                                          w's panels (or those of weights stacked along N), packed and kept from
-                                         their second product on; None before (pack_stacked: for one product)
+                                         their second product on; None before (product then packs as it goes)
 
 How the product runs (the blocking of BLIS / Goto's GEMM, with the weight side packed ahead of time):
 
@@ -24,9 +24,9 @@ here: 104 GFLOP/s on one core). A tile that crosses the edge of out (rows past M
 scratch tile.  Sums run in a different order than OpenBLAS's, so results differ from `x @ w.T` by float32 rounding
 (bounded in tests/test_gemm.py), not more.
 
-OpenBLAS packs the weights inside every call. Here a weight's first product packs it into scratch memory reused from
-call to call (a one-shot forward: no copy kept, no fresh memory to fault in); from its second product on it is packed
-once more into memory of its own and kept while the weight's memory lives; its memory-mapped file pages are then
+OpenBLAS packs the weights inside every call. Here a weight's first product packs each slice of it into a small
+buffer right before use, in cache, the way OpenBLAS does (a one-shot forward: no copy written or kept); from its
+second product on it is packed whole into memory of its own and kept while the weight's memory lives; its memory-mapped file pages are then
 released, so the packed copy takes their place in memory rather than adding to it (weights held in ordinary memory
 -- converted from bfloat16, or arrays given by the caller -- stay beside their packed copies).  Every product of a
 weight runs the same kernel on the same panels, so repeated calls give identical results. refalign treats loaded
@@ -184,15 +184,19 @@ def pack_weight_reference(w: NDArray) -> NDArray:
 
 
 @jit.njit(nogil=True)
-def product_kernel(x, x_rows, wp, out, c0, c1, xbuf, tile, mc_block, kc_block):
-    """out[:, c0:c1] = x @ w[c0:c1].T with wp = pack_weight(w); c0 a multiple of PANEL. x [M, K] float32; x_rows:
-    x.reshape(-1) to read full strips of x in place, or empty to pack them; out [M, N] C-contiguous float32; blocks
-    of mc_block rows (a multiple of ROWS) by kc_block values of k (MC, KC); xbuf: >= mc_block * kc_block float32
-    scratch (the packed rows), tile: >= ROWS * PANEL scratch."""
+def product_kernel(x, x_rows, wp, w, out, c0, c1, o_col, xbuf, wbuf, tile, mc_block, kc_block):
+    """out[:, o_col + c0 : o_col + c1] = x @ w[c0:c1].T; c0 a multiple of PANEL. The weights come packed, wp =
+    pack_weight(w), or, when wp is empty, from w [N, K] itself: each panel's KC x PANEL slice is packed into wbuf
+    right before its tiles use it (in cache, like OpenBLAS's own packing; the same panels, so the same values).
+    x [M, K] float32; x_rows: x.reshape(-1) to read full strips of x in place, or empty to pack them; out C-contiguous
+    float32; blocks of mc_block rows (a multiple of ROWS) by kc_block values of k (MC, KC); scratch: xbuf >= mc_block
+    * kc_block, wbuf >= kc_block * PANEL (when w is used), tile >= ROWS * PANEL float32."""
     m, k = x.shape
     n = out.shape[1]
     flat, wflat = out.reshape(-1), wp.reshape(-1)
     direct = x_rows.shape[0] == m * k         # x_rows: x as one row (C-contiguous x), or empty
+    from_w = wflat.shape[0] == 0
+    rows_4k_apart = w.shape[0] > 0 and (w.strides[0] % 4096) == 0
     xflat = x_rows if direct else xbuf
     for r0 in range(0, m, mc_block):
         mc = min(mc_block, m - r0)
@@ -209,8 +213,24 @@ def product_kernel(x, x_rows, wp, out, c0, c1, xbuf, tile, mc_block, kc_block):
             accumulate = 1 if k0 > 0 else 0
             for p in range(c0 // PANEL, -(-c1 // PANEL)):
                 col = p * PANEL
-                w_off = (p * k + k0) * PANEL
                 cols = min(PANEL, c1 - col)
+                if from_w:                            # this panel's slice: wbuf[kk * PANEL + j] = w[col + j, k0 + kk]
+                    if cols == PANEL and rows_4k_apart:   # one row of w at a time (the rows share L1 sets)
+                        for j in range(PANEL):
+                            wr = w[col + j, k0:k0 + kc]
+                            for kk in range(kc):
+                                wbuf[kk * PANEL + j] = wr[kk]
+                    elif cols == PANEL:               # PANEL rows at a time (gathers, written in order)
+                        for kk in range(kc):
+                            for j in range(PANEL):
+                                wbuf[kk * PANEL + j] = w[col + j, k0 + kk]
+                    else:
+                        for kk in range(kc):
+                            for j in range(PANEL):
+                                wbuf[kk * PANEL + j] = w[col + j, k0 + kk] if j < cols else 0.0
+                    wsrc, w_off = wbuf, 0
+                else:
+                    wsrc, w_off = wflat, (p * k + k0) * PANEL
                 for s in range(strips):
                     row = r0 + s * ROWS
                     rows = min(ROWS, r0 + mc - row)
@@ -219,20 +239,25 @@ def product_kernel(x, x_rows, wp, out, c0, c1, xbuf, tile, mc_block, kc_block):
                     else:
                         xsrc, xo, sk, si = xbuf, s * kc * ROWS, ROWS, 1
                     if rows == ROWS and cols == PANEL:
-                        _micro_tile(kc, xsrc, xo, sk, si, wflat, w_off, flat, row * n + col, n, accumulate)
+                        _micro_tile(kc, xsrc, xo, sk, si, wsrc, w_off, flat, row * n + o_col + col, n, accumulate)
                     else:                             # an edge tile: through the scratch tile
-                        _micro_tile(kc, xsrc, xo, sk, si, wflat, w_off, tile, 0, PANEL, 0)
+                        _micro_tile(kc, xsrc, xo, sk, si, wsrc, w_off, tile, 0, PANEL, 0)
                         for i in range(rows):
                             for j in range(cols):
                                 if accumulate:
-                                    out[row + i, col + j] += tile[i * PANEL + j]
+                                    out[row + i, o_col + col + j] += tile[i * PANEL + j]
                                 else:
-                                    out[row + i, col + j] = tile[i * PANEL + j]
+                                    out[row + i, o_col + col + j] = tile[i * PANEL + j]
 
 
-def product(x: NDArray, wp: NDArray, out: NDArray, c0: int, c1: int, mc_block: int = 0, kc_block: int = 0) -> None:
-    """product_kernel with its scratch; blocks of up to MC rows (of equal size, e.g. 197 rows = 2 x 99 rather than
-    132 + 65) by KC values of k, unless given."""
+_NO_PANELS = np.empty((0, 0, PANEL), np.float32)
+_NO_WEIGHTS = np.empty((0, 0), np.float32)
+
+
+def product(x: NDArray, wp: NDArray | None, out: NDArray, c0: int, c1: int, mc_block: int = 0, kc_block: int = 0,
+            w: NDArray | None = None, o_col: int = 0) -> None:
+    """product_kernel with its scratch: from the panels wp, or (wp None) from w packed slice by slice; blocks of up
+    to MC rows (of equal size, e.g. 197 rows = 2 x 99 rather than 132 + 65) by KC values of k, unless given."""
     if not mc_block:
         blocks = -(-x.shape[0] // MC)
         mc_block = -(-(-(-x.shape[0] // blocks)) // ROWS) * ROWS
@@ -241,8 +266,10 @@ def product(x: NDArray, wp: NDArray, out: NDArray, c0: int, c1: int, mc_block: i
     # strip's ROWS rows share one set of the L1 cache and evict each other: measured 3-4% slower than packing)
     direct = x.flags.c_contiguous and (x.shape[1] * 4) % 4096 != 0
     x_rows = x.reshape(-1) if direct else np.empty(0, np.float32)
-    product_kernel(x, x_rows, wp, out, c0, c1, np.empty(mc_block * kc_block, np.float32),
-                   np.empty(ROWS * PANEL, np.float32), mc_block, kc_block)
+    product_kernel(x, x_rows, _NO_PANELS if wp is None else wp, _NO_WEIGHTS if w is None else w, out, c0, c1, o_col,
+                   np.empty(mc_block * kc_block, np.float32),
+                   np.empty(kc_block * PANEL if wp is None else 0, np.float32), np.empty(ROWS * PANEL, np.float32),
+                   mc_block, kc_block)
 
 
 # ---- the cache of packed weights ------------------------------------------------------------------------------
@@ -296,9 +323,9 @@ def _entry(weights: tuple[NDArray, ...]) -> _Entry:
 
 def kept_panels(*weights: NDArray) -> NDArray | None:
     """The panels of the weights stacked along N (pack_weight), kept while their memory lives: packed now if this is
-    their PACK_ON_USE-th product. None before that (the use is counted): the caller packs them for this product
-    only (pack_stacked), as OpenBLAS does on every call -- a one-shot forward neither pays for fresh memory nor
-    keeps a copy. Either way the product runs the same kernel on the same panels: the same values."""
+    their PACK_ON_USE-th product. None before that (the use is counted): the product then packs each slice of the
+    weights as it goes (product with w), as OpenBLAS does on every call -- a one-shot forward neither writes nor
+    keeps a copy. Either way the kernel sees the same panels: the same values."""
     entry = _entry(weights)
     with _lock:
         if entry.panels is not None:
@@ -318,21 +345,6 @@ def packed(*weights: NDArray) -> NDArray:
     panels = pack_weight(weights[0] if len(weights) == 1 else np.concatenate(weights))
     release_pages(weights)
     return panels
-
-
-def pack_stacked(weights: tuple[NDArray, ...], panels: NDArray, p0: int, p1: int) -> None:
-    """Panels p0 .. p1 of the weights stacked along N, written into `panels` (pack_panels on each weight's share
-    when every weight fills whole panels, as in real models; else through a stacked copy)."""
-    if len(weights) == 1 or any(w.shape[0] % PANEL for w in weights[:-1]):
-        pack_panels(weights[0] if len(weights) == 1 else np.concatenate(weights), panels, p0, p1)
-        return
-    first = 0
-    for w in weights:
-        count = -(-w.shape[0] // PANEL)
-        lo, hi = max(p0, first), min(p1, first + count)
-        if lo < hi:
-            pack_panels(w, panels[first:first + count], lo - first, hi - first)
-        first += count
 
 
 def forget(arrays) -> int:

@@ -197,49 +197,45 @@ def packs(x: NDArray, w: NDArray) -> bool:
 
 def _matmul_packed(x: NDArray, weights: tuple[NDArray, ...], parts: int,
                    epilogue: Callable[[NDArray, int, int, int, int], None] | None) -> NDArray:
-    """x @ w.T on refalign.fast.gemm's kernel (w: the weights stacked along N), from their kept panels, or else from
-    panels packed for this product into the calling thread's scratch: cut into bands of rows when M >= N (the
-    panels packed first), else of whole panels (columns), each band packing its own panels."""
+    """x @ w.T on refalign.fast.gemm's kernel (w: the weights stacked along N) from their kept panels, or else (their
+    first product) straight from the weights, each slice packed as it is used: cut into bands of rows when M >= N,
+    else of whole panels (columns)."""
     m, k = x.shape
-    n = sum(part.shape[0] for part in weights)
+    sizes = [part.shape[0] for part in weights]
+    n = sum(sizes)
     out = np.empty((m, n), np.float32)
     panels = gemm.kept_panels(*weights)
-    transient = panels is None
-    if transient:
-        panels = _scratch_panels(-(-n // gemm.PANEL), k)
+    if panels is None and any(size % gemm.PANEL for size in sizes[:-1]):   # parts that share a panel: one array
+        weights, sizes = (np.concatenate(weights),), [n]
+    starts = np.cumsum([0] + sizes)                     # each part's first column (a multiple of PANEL)
     if 2.0 * m * n * k < _MIN_SPLIT_FLOPS:
         parts = 1
 
+    def product(xs: NDArray, ys: NDArray, c0: int, c1: int) -> None:
+        """ys[:, c0:c1] = xs @ (stacked weights)[c0:c1].T"""
+        if panels is not None:
+            gemm.product(xs, panels, ys, c0, c1)
+            return
+        for part, first in zip(weights, starts):         # each part's share of [c0, c1), in its own columns
+            lo, hi = max(c0, first), min(c1, first + part.shape[0])
+            if lo < hi:
+                gemm.product(xs, None, ys, lo - first, hi - first, w=part, o_col=int(first))
+
     def rows(r0: int, r1: int) -> None:
-        gemm.product(x[r0:r1], panels, out[r0:r1], 0, n)
+        product(x[r0:r1], out[r0:r1], 0, n)
         if epilogue is not None:
             epilogue(out, r0, r1, 0, n)
 
     def cols(p0: int, p1: int) -> None:
         c0, c1 = p0 * gemm.PANEL, min(n, p1 * gemm.PANEL)
-        if transient:
-            gemm.pack_stacked(weights, panels, p0, p1)
-        gemm.product(x, panels, out, c0, c1)
+        product(x, out, c0, c1)
         if epilogue is not None:
             epilogue(out, 0, m, c0, c1)
 
     if m >= n:
-        if transient:
-            run_bands(lambda p0, p1: gemm.pack_stacked(weights, panels, p0, p1), len(panels), panels.size)
         bands = [functools.partial(rows, a, b) for a, b in _bands(m, min(parts, m))]
     else:
-        bands = [functools.partial(cols, a, b) for a, b in _bands(len(panels), min(parts, len(panels)))]
+        count = -(-n // gemm.PANEL)
+        bands = [functools.partial(cols, a, b) for a, b in _bands(count, min(parts, count))]
     run_parts(bands)
     return out
-
-
-_scratch = threading.local()
-
-
-def _scratch_panels(count: int, k: int) -> NDArray:
-    """[count, k, PANEL] float32 scratch of the calling thread, reused from product to product (grown as needed)."""
-    size = count * k * gemm.PANEL
-    buffer = getattr(_scratch, "panels", None)
-    if buffer is None or buffer.size < size:
-        buffer = _scratch.panels = np.empty(size, np.float32)
-    return buffer[:size].reshape(count, k, gemm.PANEL)
