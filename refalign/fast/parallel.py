@@ -164,7 +164,7 @@ def matmul_wt(x: NDArray, w: NDArray | tuple[NDArray, ...],
     stacked copy on the packed path)."""
     parts = num_threads()
     stacked = w if isinstance(w, tuple) else (w,)
-    if packs(x, stacked[0]):
+    if all(packs(x, part) for part in stacked):
         return _matmul_packed(x, stacked, parts, epilogue)
     w = stacked[0] if len(stacked) == 1 else np.concatenate(stacked)
     m, n = x.shape[0], w.shape[0]
