@@ -287,6 +287,40 @@ def test_openblas_threads_restored_after_nested_and_concurrent_use():
     assert not errors and parallel._users == 0 and get() == before
 
 
+def test_a_tower_forward_places_its_threads_and_gives_the_callers_cpus_back(tiny, monkeypatch):
+    """Every tower's fast path runs inside forward_threads: OpenBLAS single-threaded and the caller pinned to one
+    CPU during the forward; afterwards the caller's CPU set and OpenBLAS's thread count are what they were."""
+    import os
+    import threading
+    from refalign.fast import parallel, workers
+    inside, errors = [], []
+
+    class recorded(workers.placed):
+        def __enter__(self):
+            placed = super().__enter__()
+            inside.append((os.sched_getaffinity(0), parallel._CONTROL[0]()))
+            return placed
+
+    monkeypatch.setattr(parallel, "placed", recorded)
+
+    def forward():
+        try:
+            before = os.sched_getaffinity(0)
+            tiny.get_image_features(np.zeros((1, 3, 33, 33)))
+            inside.append((before, os.sched_getaffinity(0)))
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    blas_before = parallel._CONTROL[0]()
+    t = threading.Thread(target=forward)
+    t.start()
+    t.join(120)
+    assert not errors, errors
+    (cpus, blas_threads), (before, after) = inside
+    assert len(cpus) == 1 and blas_threads == 1
+    assert after == before and parallel._CONTROL[0]() == blas_before
+
+
 # ------------------------------------------------------------------------------------------ whole towers
 @pytest.fixture(scope="module")
 def tiny(tiny_dir):

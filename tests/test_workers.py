@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 import time
 
@@ -94,3 +95,89 @@ def test_fork_child_gets_fresh_helpers():
     p.start()
     p.join(60)
     assert p.exitcode == 0 and q.get(timeout=5) == [1, 2]
+
+
+# ------------------------------------------------------------------------------------------------ placed
+def _helper_cpus() -> dict[int, set[int]]:
+    return {t.native_id: os.sched_getaffinity(t.native_id) for t in workers._pool.threads}
+
+
+def _in_fresh_thread(fn):
+    """fn() on a new Python thread (its own CPU set, so the test runner's is never touched); -> fn's result."""
+    out, errors = [], []
+
+    def run():
+        try:
+            out.append(fn())
+        except BaseException as e:  # noqa: BLE001 - re-raised in the test
+            errors.append(e)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(60)
+    if errors:
+        raise errors[0]
+    return out[0]
+
+
+def test_placed_pins_the_caller_and_each_helper_to_cpus_of_their_own_then_restores_the_caller():
+    allowed = os.sched_getaffinity(0)
+    assert len(allowed) >= 2, "the benchmark and CI machines have 2 CPUs or more"
+
+    def forward():
+        before = os.sched_getaffinity(0)
+        with workers.placed(2):
+            inside, helpers = os.sched_getaffinity(0), _helper_cpus()
+            ran_on = []
+            workers.run_parts([lambda: ran_on.append(os.sched_getaffinity(0)), lambda: time.sleep(0.01)])
+        return before, inside, helpers, os.sched_getaffinity(0)
+
+    before, inside, helpers, after = _in_fresh_thread(forward)
+    assert len(inside) == 1 and inside <= allowed
+    assert helpers and all(len(c) == 1 and c <= allowed and c != inside for c in helpers.values())
+    assert after == before
+
+
+def test_placed_only_by_the_first_of_overlapping_forwards():
+    def forward():
+        before = os.sched_getaffinity(0)
+        with workers.placed(2):
+            outer = os.sched_getaffinity(0)
+            with workers.placed(2):                  # nested (or another thread's forward meanwhile): no change
+                inner = os.sched_getaffinity(0)
+            still = os.sched_getaffinity(0)          # the inner exit did not restore the outer's pin
+        return before, outer, inner, still, os.sched_getaffinity(0)
+
+    before, outer, inner, still, after = _in_fresh_thread(forward)
+    assert len(outer) == 1 and inner == outer and still == outer and after == before
+    assert not workers._pool.placing
+
+
+def test_placed_does_nothing_when_turned_off_or_with_fewer_cpus_than_threads(monkeypatch):
+    def forward(threads):
+        before = os.sched_getaffinity(0)
+        with workers.placed(threads):
+            return before, os.sched_getaffinity(0)
+
+    monkeypatch.setattr(workers, "PIN_THREADS", False)
+    before, inside = _in_fresh_thread(lambda: forward(2))
+    assert inside == before
+    monkeypatch.setattr(workers, "PIN_THREADS", True)
+    before, inside = _in_fresh_thread(lambda: forward(len(os.sched_getaffinity(0)) + 1))
+    assert inside == before
+
+
+def test_placed_runs_unplaced_when_the_system_refuses(monkeypatch):
+    def refuse(pid, cpus):
+        raise PermissionError(1, "not allowed here")
+
+    monkeypatch.setattr(workers.os, "sched_setaffinity", refuse)
+
+    def forward():
+        out = []
+        with workers.placed(2):
+            workers.run_parts([lambda: out.append(1), lambda: out.append(2)])
+        return sorted(out)
+
+    assert _in_fresh_thread(forward) == [1, 2]
+    assert not workers._pool.placing

@@ -13,7 +13,7 @@ tests/test_encoder_fast.py), arranged for speed.
     LayerNorm        kernels.layer_norm_residual, one pass per row (fused with the residual add in post-LN layers)
 
 Activations are [N, H] C-contiguous arrays with N = B * L tokens (B texts or images, L tokens each); no copies
-between layers.  Callers run these inside parallel.single_threaded_blas().
+between layers.  Callers run these inside parallel.forward_threads().
 """
 from __future__ import annotations
 

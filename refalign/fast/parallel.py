@@ -5,7 +5,9 @@
     apply_epilogue(y, epilogue)           epilogue(y, r0, r1, 0, N) over a whole [M, N] array, in row bands
     matmul_wt(x, w, epilogue)             x @ w.T in bands (OpenBLAS single-threaded, or refalign.fast.gemm's kernel
                                           on packed float32 weights), each band's epilogue after it
-    with single_threaded_blas(): ...      around a forward: OpenBLAS's own thread pool kept idle
+    with single_threaded_blas(): ...      OpenBLAS's own thread pool kept idle
+    with forward_threads(): ...           around a forward: single_threaded_blas, and refalign's threads each on a
+                                          CPU of its own (refalign.fast.workers.placed)
 
 The kernels (refalign.fast.kernels) are serial Numba functions compiled with nogil=True, so bands run truly in parallel
 from plain Python threads.  Why not Numba's parallel=True: its "workqueue" threading layer aborts the process when
@@ -26,6 +28,7 @@ are re-created in the child).
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import glob
@@ -39,7 +42,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import gemm
-from .workers import run_parts
+from .workers import placed, run_parts
 
 # (get, set) thread-count functions, by the names the OpenBLAS builds in NumPy wheels and in distributions export
 _NAMES = [("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
@@ -122,6 +125,13 @@ class single_threaded_blas:
                 _users -= 1
                 if _users == 0:
                     _CONTROL[1](_saved_threads)
+
+
+@contextlib.contextmanager
+def forward_threads():
+    """What a tower's forward runs inside: OpenBLAS single-threaded, the calling thread and the helpers placed."""
+    with single_threaded_blas(), placed(num_threads()):
+        yield
 
 
 def num_threads() -> int:

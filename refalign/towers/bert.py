@@ -201,14 +201,14 @@ def bert_forward(params: dict[str, np.ndarray], cfg: BertConfig, input_ids, atte
     mask_bias = padding_mask_bias(attention_mask, dtype)  # (B, L) -> (B, 1, 1, L): 0 or most-negative per key
 
     from ..fast.encoder import post_ln_layer           # here: loading weights does not start Numba
-    from ..fast.parallel import single_threaded_blas
+    from ..fast.parallel import forward_threads
     act = activation(cfg.hidden_act)
     x = embeddings(params, prefix + "embeddings.", input_ids, token_type_ids, cfg.layer_norm_eps,
                    position_ids(cfg, input_ids))                                                   # (B, L, H)
     B, L, H = x.shape
     hidden_states, attentions = [x], []
     x2 = np.ascontiguousarray(x.reshape(B * L, H))
-    with single_threaded_blas():  # encoder_layer's formulas through refalign.fast (products banded over its threads)
+    with forward_threads():  # encoder_layer's formulas through refalign.fast (products banded over its threads)
         for n in range(cfg.num_hidden_layers):
             x2, probs = post_ln_layer(x2, layer_weights(params, f"{prefix}encoder.layer.{n}."), B,
                                       cfg.num_attention_heads, cfg.layer_norm_eps, cfg.hidden_act, act, mask_bias,

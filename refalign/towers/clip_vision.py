@@ -129,14 +129,14 @@ def clip_vision_forward(params: dict[str, NDArray], cfg: CLIPVisionConfig, pixel
     require_tensors(params, clip_vision_shapes(cfg, prefix))
     check_image_input(pixel_values, cfg.num_channels, cfg.image_size)
     from ..fast.encoder import pre_ln_layer           # here: loading weights does not start Numba
-    from ..fast.parallel import single_threaded_blas
+    from ..fast.parallel import forward_threads
     act, eps = activation(cfg.hidden_act), cfg.layer_norm_eps
     x = embeddings(params, prefix + "embeddings.", pixel_values)
     x = layer_norm(x, params[prefix + "pre_layrnorm.weight"], params[prefix + "pre_layrnorm.bias"], eps)
     B, T, D = x.shape
     hidden_states, attentions = [x], []
     x2 = np.ascontiguousarray(x.reshape(B * T, D))
-    with single_threaded_blas():  # encoder_layer's formulas through refalign.fast (products banded over its threads)
+    with forward_threads():  # encoder_layer's formulas through refalign.fast (products banded over its threads)
         for n in range(cfg.num_hidden_layers):
             x2, probs = pre_ln_layer(x2, layer_weights(params, f"{prefix}encoder.layers.{n}."), B,
                                      cfg.num_attention_heads, eps, cfg.hidden_act, act, keep_probs=output_attentions)

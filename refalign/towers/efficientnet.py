@@ -447,8 +447,8 @@ def _blocks_nhwc(params, cfg, pixel_values, prefix, output_hidden_states):
     Same maths as stem / mbconv_block; float32 folds each batch norm's mean into its shift (see kernels.bn_vectors),
     float64 keeps ops.batch_norm's formula.  The squeeze-excite gate multiplies whichever is smaller: the feature
     map (as squeeze_excite does) or the projection weights' input columns, (x * g) @ W.T = x @ (W * g).T."""
-    from ..fast.parallel import single_threaded_blas   # here: loading weights does not start Numba
-    with single_threaded_blas():  # the 1x1 products split over refalign's threads (see refalign.fast.parallel)
+    from ..fast.parallel import forward_threads   # here: loading weights does not start Numba
+    with forward_threads():  # the 1x1 products split over refalign's threads (see refalign.fast.parallel)
         return _blocks_nhwc_run(params, cfg, pixel_values, prefix, output_hidden_states)
 
 

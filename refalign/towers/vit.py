@@ -149,13 +149,13 @@ def vit_forward(params: dict[str, NDArray], cfg: ViTConfig, pixel_values: NDArra
     require_tensors(params, vit_shapes(cfg, prefix, prefix + "embeddings.distillation_token" in params))
     check_image_input(pixel_values, cfg.num_channels, cfg.image_size)
     from ..fast.encoder import pre_ln_layer           # here: loading weights does not start Numba
-    from ..fast.parallel import single_threaded_blas
+    from ..fast.parallel import forward_threads
     act = activation(cfg.hidden_act)
     x = embeddings(params, prefix + "embeddings.", pixel_values)
     B, T, D = x.shape
     hidden_states, attentions = [x], []
     x2 = np.ascontiguousarray(x.reshape(B * T, D))
-    with single_threaded_blas():  # encoder_layer's formulas through refalign.fast (products banded over its threads)
+    with forward_threads():  # encoder_layer's formulas through refalign.fast (products banded over its threads)
         for n in range(cfg.num_hidden_layers):
             x2, probs = pre_ln_layer(x2, layer_weights(params, f"{prefix}encoder.layer.{n}."), B,
                                      cfg.num_attention_heads, cfg.layer_norm_eps, cfg.hidden_act, act,
