@@ -196,7 +196,7 @@ def test_post_ln_layer_matches_bert_encoder_layer(dtype, act, threads):
 
 
 # ------------------------------------------------------------------------------------------ packed products
-# From width 256 (refalign.fast.gemm.MIN_SIDE) the float32 products run on the packed-weight kernel, q, k and v as one
+# From width refalign.fast.gemm.MIN_SIDE the float32 products run on the packed-weight kernel, q, k and v as one
 # product against the three weights stacked.
 @pytest.mark.parametrize("qkv_bias", [True, False])
 def test_packed_pre_ln_layer_matches_vit_encoder_layer(qkv_bias, threads):

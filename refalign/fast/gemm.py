@@ -57,8 +57,8 @@ KC = 768        # reduction block (measured on the 2-core AVX-512 machine: 256 -
 MC = 132        # rows of x packed at once, at most: MC x KC float32 = 396 KB, in L2 (a core has 1 MB)
 
 MIN_ROWS = 16   # fewer rows than this: OpenBLAS (a product of one or a few rows is memory-bound anyway)
-MIN_SIDE = 256  # fewer output columns or a shorter reduction than this: OpenBLAS (measured on ALIGN's products:
-                # with N = 32-160 or K = 32-224 the partial panels and short k loops lose 5-45%; from 256 on it wins)
+MIN_SIDE = 160  # fewer output columns or a shorter reduction than this: OpenBLAS (measured on ALIGN's products
+                # against OpenBLAS, x read in place: N or K = 32-80 lose 0-15%, 160 and 224 win 11-18%)
 
 
 @intrinsic
