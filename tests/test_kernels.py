@@ -287,27 +287,38 @@ def test_openblas_threads_restored_after_nested_and_concurrent_use():
     assert not errors and parallel._users == 0 and get() == before
 
 
-def test_a_tower_forward_places_its_threads_and_gives_the_callers_cpus_back(tiny, monkeypatch):
-    """Every tower's fast path runs inside forward_threads: OpenBLAS single-threaded and the caller pinned to one
-    CPU during the forward; afterwards the caller's CPU set and OpenBLAS's thread count are what they were."""
+def test_a_model_forward_places_its_threads_and_gives_the_callers_cpus_back(tiny, monkeypatch):
+    """Every forward (the model's methods, and each tower's fast path inside them) runs inside forward_threads:
+    OpenBLAS single-threaded and the caller pinned to one CPU throughout, the projection and heads included;
+    afterwards the caller's CPU set and OpenBLAS's thread count are what they were."""
     import os
     import threading
     from refalign.fast import parallel, workers
-    inside, errors = [], []
+    from refalign.models import align
+    entered, in_head, errors = [], [], []
 
     class recorded(workers.placed):
         def __enter__(self):
             placed = super().__enter__()
-            inside.append((os.sched_getaffinity(0), parallel._CONTROL[0]()))
+            entered.append((os.sched_getaffinity(0), parallel._CONTROL[0]()))
             return placed
 
+    project = align.linear
+
+    def head(*args):    # ALIGN's text projection: the head after the tower
+        in_head.append((os.sched_getaffinity(0), parallel._CONTROL[0]()))
+        return project(*args)
+
     monkeypatch.setattr(parallel, "placed", recorded)
+    monkeypatch.setattr(align, "linear", head)
+    outside = []
 
     def forward():
         try:
             before = os.sched_getaffinity(0)
             tiny.get_image_features(np.zeros((1, 3, 33, 33)))
-            inside.append((before, os.sched_getaffinity(0)))
+            tiny.get_text_features(np.array([[101, 7, 102]]))
+            outside.append((before, os.sched_getaffinity(0)))
         except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
 
@@ -316,8 +327,9 @@ def test_a_tower_forward_places_its_threads_and_gives_the_callers_cpus_back(tiny
     t.start()
     t.join(120)
     assert not errors, errors
-    (cpus, blas_threads), (before, after) = inside
-    assert len(cpus) == 1 and blas_threads == 1
+    assert len(entered) >= 4 and len(in_head) == 1     # model and tower level, for each of the two calls
+    assert all(len(cpus) == 1 and blas_threads == 1 for cpus, blas_threads in entered + in_head)
+    (before, after), = outside
     assert after == before and parallel._CONTROL[0]() == blas_before
 
 

@@ -29,7 +29,7 @@ from ..processing import Processor
 from ..tokenizers import BertTokenizer
 from ..towers.bert import BertConfig, TextOutput, bert_forward, bert_shapes, pooler_shapes
 from ..towers.efficientnet import EfficientNetConfig, VisionOutput, efficientnet_forward, efficientnet_shapes
-from .base import DualEncoderModel, GoldenPlan, Shapes
+from .base import DualEncoderModel, GoldenPlan, Shapes, runs_as_forward
 from .contrastive import contrastive_loss, l2_normalize
 
 
@@ -201,24 +201,25 @@ class AlignModel(DualEncoderModel):
                 f"vision={v.num_hidden_layers} blocks @ {v.image_size}px, projection_dim={self.config.projection_dim})")
 
     # ----------------------------------------------------------------- towers
+    @runs_as_forward
     def text_model(self, input_ids, attention_mask=None, token_type_ids=None, output_hidden_states=False,
                    output_attentions=False) -> TextOutput:
         ids, mask, types = self._text_inputs(input_ids, attention_mask, token_type_ids)
-        with self._lock:
-            return bert_forward(self.params, self.config.text_config, ids, attention_mask=mask, token_type_ids=types,
-                                prefix="text_model.", output_hidden_states=output_hidden_states,
-                                output_attentions=output_attentions)
+        return bert_forward(self.params, self.config.text_config, ids, attention_mask=mask, token_type_ids=types,
+                            prefix="text_model.", output_hidden_states=output_hidden_states,
+                            output_attentions=output_attentions)
 
+    @runs_as_forward
     def vision_model(self, pixel_values, output_hidden_states=False) -> VisionOutput:
-        with self._lock:
-            return efficientnet_forward(self.params, self.config.vision_config, self._pixels(pixel_values),
-                                        prefix="vision_model.", output_hidden_states=output_hidden_states)
+        return efficientnet_forward(self.params, self.config.vision_config, self._pixels(pixel_values),
+                                    prefix="vision_model.", output_hidden_states=output_hidden_states)
 
     def _project_text(self, last_hidden_state: NDArray) -> NDArray:
         # ALIGN embeds a text as the projection of its [CLS] row, not BERT's tanh pooler output.
         return linear(last_hidden_state[:, 0, :], self.params["text_projection.weight"],
                       self.params["text_projection.bias"])  # [B, hidden] -> [B, projection_dim]
 
+    @runs_as_forward
     def get_text_features(self, input_ids, attention_mask=None, token_type_ids=None) -> NDArray:
         """Unnormalised text embeddings [B, projection_dim], as transformers' get_text_features.
 
@@ -234,6 +235,7 @@ class AlignModel(DualEncoderModel):
         out = self.text_model(ids, attention_mask=mask, token_type_ids=types)
         return self._project_text(out.last_hidden_state)
 
+    @runs_as_forward
     def get_image_features(self, pixel_values) -> NDArray:
         """Unnormalised image embeddings [B, projection_dim] (the pooled last feature map; ALIGN has no image
         projection layer)."""
@@ -245,6 +247,7 @@ class AlignModel(DualEncoderModel):
         return (text_embeds @ image_embeds.T) / self.temperature
 
     # ----------------------------------------------------------------- forward
+    @runs_as_forward
     def __call__(self, input_ids=None, pixel_values=None, attention_mask=None, token_type_ids=None,
                  return_loss: bool = False, output_hidden_states: bool = False,
                  output_attentions: bool = False, return_dict: bool = True) -> AlignOutput | tuple:

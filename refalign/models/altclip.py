@@ -29,7 +29,7 @@ from ..outputs import ModelOutput
 from ..processing import Processor
 from ..towers.bert import ACTIVATIONS, RobertaConfig, bert_forward, bert_shapes, pooler_shapes
 from ..towers.clip_vision import CLIPVisionConfig, clip_vision_forward, clip_vision_shapes
-from .base import Shapes
+from .base import Shapes, runs_as_forward
 from .projected import ProjectedDualEncoderModel, ProjectedOutput
 
 TEXT = "text_model."
@@ -160,22 +160,22 @@ class AltCLIPModel(ProjectedDualEncoderModel):
                 f"projection_dim={self.config.projection_dim})")
 
     # ----------------------------------------------------------------- towers
+    @runs_as_forward
     def text_model(self, input_ids, attention_mask=None, token_type_ids=None, output_hidden_states=False,
                    output_attentions=False) -> AltCLIPTextOutput:
         """AltCLIPTextModel: the XLM-R encoder, then pre_LN and transformation over every token; token 0 pooled."""
         cfg = self.config.text_config
         ids, mask, types = self._text_inputs(input_ids, attention_mask, token_type_ids)
-        with self._lock:
-            enc = bert_forward(self.params, cfg, ids, attention_mask=mask, token_type_ids=types, prefix=ENCODER,
-                               output_hidden_states=output_hidden_states, output_attentions=output_attentions)
+        enc = bert_forward(self.params, cfg, ids, attention_mask=mask, token_type_ids=types, prefix=ENCODER,
+                           output_hidden_states=output_hidden_states, output_attentions=output_attentions)
         x = layer_norm(enc.last_hidden_state, self.params[TEXT + "pre_LN.weight"], self.params[TEXT + "pre_LN.bias"],
                        cfg.layer_norm_eps)                                              # [B, L, hidden]
         x = linear(x, self.params[TEXT + "transformation.weight"], self.params[TEXT + "transformation.bias"])
         return AltCLIPTextOutput(last_hidden_state=x, pooler_output=x[:, 0],            # [B, L, P'], [B, P']
                                  hidden_states=enc.hidden_states, attentions=enc.attentions)
 
+    @runs_as_forward
     def vision_model(self, pixel_values, output_hidden_states=False, output_attentions=False):
-        with self._lock:
-            return clip_vision_forward(self.params, self.config.vision_config, self._pixels(pixel_values),
-                                       prefix="vision_model.", output_hidden_states=output_hidden_states,
-                                       output_attentions=output_attentions)
+        return clip_vision_forward(self.params, self.config.vision_config, self._pixels(pixel_values),
+                                   prefix="vision_model.", output_hidden_states=output_hidden_states,
+                                   output_attentions=output_attentions)

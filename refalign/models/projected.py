@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from ..ops import linear
 from ..outputs import ModelOutput
-from .base import DualEncoderModel, GoldenPlan
+from .base import DualEncoderModel, GoldenPlan, runs_as_forward
 from .contrastive import contrastive_loss, l2_normalize
 
 
@@ -84,11 +84,13 @@ class ProjectedDualEncoderModel(DualEncoderModel):
     def vision_model(self, pixel_values, output_hidden_states=False, output_attentions=False):
         raise NotImplementedError
 
+    @runs_as_forward
     def get_text_features(self, input_ids, attention_mask=None, token_type_ids=None) -> NDArray:
         """text_projection(pooler_output): unnormalised text embeddings [B, projection_dim]."""
         pooled = self.text_model(input_ids, attention_mask, token_type_ids).pooler_output
         return linear(pooled, self.params["text_projection.weight"])        # [B, H_text] -> [B, P]
 
+    @runs_as_forward
     def get_image_features(self, pixel_values) -> NDArray:
         """visual_projection(pooler_output): unnormalised image embeddings [B, projection_dim]."""
         return linear(self.vision_model(pixel_values).pooler_output, self.params["visual_projection.weight"])
@@ -98,6 +100,7 @@ class ProjectedDualEncoderModel(DualEncoderModel):
         (applied after the product, not clamped)."""
         return (text_embeds @ image_embeds.T) * np.exp(self.logit_scale)
 
+    @runs_as_forward
     def __call__(self, input_ids=None, pixel_values=None, attention_mask=None, token_type_ids=None,
                  return_loss: bool = False, output_hidden_states: bool = False, output_attentions: bool = False,
                  return_dict: bool = True):

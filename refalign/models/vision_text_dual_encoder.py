@@ -23,7 +23,7 @@ from ..processing import Processor
 from ..towers.bert import BertConfig, RobertaConfig, bert_forward, bert_shapes, pooler_shapes
 from ..towers.clip_vision import CLIPVisionConfig, clip_vision_forward, clip_vision_shapes
 from ..towers.vit import ViTConfig, vit_forward, vit_pooler_shapes, vit_shapes
-from .base import Shapes
+from .base import Shapes, runs_as_forward
 from .projected import ProjectedDualEncoderModel, ProjectedOutput
 
 
@@ -127,16 +127,16 @@ class VisionTextDualEncoderModel(ProjectedDualEncoderModel):
                 f"projection_dim={self.config.projection_dim})")
 
     # ----------------------------------------------------------------- towers
+    @runs_as_forward
     def text_model(self, input_ids, attention_mask=None, token_type_ids=None, output_hidden_states=False,
                    output_attentions=False):
         ids, mask, types = self._text_inputs(input_ids, attention_mask, token_type_ids)
-        with self._lock:
-            return bert_forward(self.params, self.config.text_config, ids, attention_mask=mask, token_type_ids=types,
-                                prefix="text_model.", output_hidden_states=output_hidden_states,
-                                output_attentions=output_attentions)
+        return bert_forward(self.params, self.config.text_config, ids, attention_mask=mask, token_type_ids=types,
+                            prefix="text_model.", output_hidden_states=output_hidden_states,
+                            output_attentions=output_attentions)
 
+    @runs_as_forward
     def vision_model(self, pixel_values, output_hidden_states=False, output_attentions=False):
         forward = clip_vision_forward if isinstance(self.config.vision_config, CLIPVisionConfig) else vit_forward
-        with self._lock:
-            return forward(self.params, self.config.vision_config, self._pixels(pixel_values), prefix="vision_model.",
-                           output_hidden_states=output_hidden_states, output_attentions=output_attentions)
+        return forward(self.params, self.config.vision_config, self._pixels(pixel_values), prefix="vision_model.",
+                       output_hidden_states=output_hidden_states, output_attentions=output_attentions)

@@ -11,3 +11,10 @@ def forget_packed_weights(arrays) -> int:
     bytes freed. Nothing to do (and Numba not started) when no product has run in this process."""
     gemm = sys.modules.get("refalign.fast.gemm")
     return gemm.forget(arrays) if gemm is not None else 0
+
+
+def forward_threads():
+    """refalign.fast.parallel.forward_threads, for what runs around the towers too (a model's projections and heads:
+    refalign.models.base.runs_as_forward). Imported on first use: loading weights does not start Numba."""
+    from ..fast.parallel import forward_threads as scope
+    return scope()

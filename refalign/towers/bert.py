@@ -202,13 +202,13 @@ def bert_forward(params: dict[str, np.ndarray], cfg: BertConfig, input_ids, atte
 
     from ..fast.encoder import post_ln_layer           # here: loading weights does not start Numba
     from ..fast.parallel import forward_threads
-    act = activation(cfg.hidden_act)
-    x = embeddings(params, prefix + "embeddings.", input_ids, token_type_ids, cfg.layer_norm_eps,
-                   position_ids(cfg, input_ids))                                                   # (B, L, H)
-    B, L, H = x.shape
-    hidden_states, attentions = [x], []
-    x2 = np.ascontiguousarray(x.reshape(B * L, H))
-    with forward_threads():  # encoder_layer's formulas through refalign.fast (products banded over its threads)
+    with forward_threads():  # the whole tower: OpenBLAS single-threaded throughout (see refalign.fast.parallel)
+        act = activation(cfg.hidden_act)
+        x = embeddings(params, prefix + "embeddings.", input_ids, token_type_ids, cfg.layer_norm_eps,
+                       position_ids(cfg, input_ids))                                                   # (B, L, H)
+        B, L, H = x.shape
+        hidden_states, attentions = [x], []
+        x2 = np.ascontiguousarray(x.reshape(B * L, H))
         for n in range(cfg.num_hidden_layers):
             x2, probs = post_ln_layer(x2, layer_weights(params, f"{prefix}encoder.layer.{n}."), B,
                                       cfg.num_attention_heads, cfg.layer_norm_eps, cfg.hidden_act, act, mask_bias,
@@ -216,10 +216,10 @@ def bert_forward(params: dict[str, np.ndarray], cfg: BertConfig, input_ids, atte
             if output_hidden_states:   # (kept only when asked: a finished layer's memory is reused while hot)
                 hidden_states.append(x2.reshape(B, L, H))
             attentions.append(probs)
-    x = x2.reshape(B, L, H)
-    assert x.dtype == dtype, f"compute dtype drifted from {dtype} to {x.dtype}"
+        x = x2.reshape(B, L, H)
+        assert x.dtype == dtype, f"compute dtype drifted from {dtype} to {x.dtype}"
 
-    pooled = pooler(params, prefix + "pooler.", x) if f"{prefix}pooler.dense.weight" in params else None
+        pooled = pooler(params, prefix + "pooler.", x) if f"{prefix}pooler.dense.weight" in params else None
     return TextOutput(last_hidden_state=x, pooler_output=pooled,
                       hidden_states=hidden_states if output_hidden_states else None,
                       attentions=attentions if output_attentions else None)

@@ -130,22 +130,22 @@ def clip_vision_forward(params: dict[str, NDArray], cfg: CLIPVisionConfig, pixel
     check_image_input(pixel_values, cfg.num_channels, cfg.image_size)
     from ..fast.encoder import pre_ln_layer           # here: loading weights does not start Numba
     from ..fast.parallel import forward_threads
-    act, eps = activation(cfg.hidden_act), cfg.layer_norm_eps
-    x = embeddings(params, prefix + "embeddings.", pixel_values)
-    x = layer_norm(x, params[prefix + "pre_layrnorm.weight"], params[prefix + "pre_layrnorm.bias"], eps)
-    B, T, D = x.shape
-    hidden_states, attentions = [x], []
-    x2 = np.ascontiguousarray(x.reshape(B * T, D))
-    with forward_threads():  # encoder_layer's formulas through refalign.fast (products banded over its threads)
+    with forward_threads():  # the whole tower: OpenBLAS single-threaded throughout (see refalign.fast.parallel)
+        act, eps = activation(cfg.hidden_act), cfg.layer_norm_eps
+        x = embeddings(params, prefix + "embeddings.", pixel_values)
+        x = layer_norm(x, params[prefix + "pre_layrnorm.weight"], params[prefix + "pre_layrnorm.bias"], eps)
+        B, T, D = x.shape
+        hidden_states, attentions = [x], []
+        x2 = np.ascontiguousarray(x.reshape(B * T, D))
         for n in range(cfg.num_hidden_layers):
             x2, probs = pre_ln_layer(x2, layer_weights(params, f"{prefix}encoder.layers.{n}."), B,
                                      cfg.num_attention_heads, eps, cfg.hidden_act, act, keep_probs=output_attentions)
             if output_hidden_states:   # (kept only when asked: a finished layer's memory is reused while hot)
                 hidden_states.append(x2.reshape(B, T, D))
             attentions.append(probs)
-    x = x2.reshape(B, T, D)
-    pooled = layer_norm(x[:, 0], params[prefix + "post_layernorm.weight"], params[prefix + "post_layernorm.bias"],
-                        eps)                                                         # [B, D]
+        x = x2.reshape(B, T, D)
+        pooled = layer_norm(x[:, 0], params[prefix + "post_layernorm.weight"], params[prefix + "post_layernorm.bias"],
+                            eps)                                                         # [B, D]
     return CLIPVisionOutput(last_hidden_state=x, pooler_output=pooled,
                             hidden_states=hidden_states if output_hidden_states else None,
                             attentions=attentions if output_attentions else None)

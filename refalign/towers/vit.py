@@ -150,12 +150,12 @@ def vit_forward(params: dict[str, NDArray], cfg: ViTConfig, pixel_values: NDArra
     check_image_input(pixel_values, cfg.num_channels, cfg.image_size)
     from ..fast.encoder import pre_ln_layer           # here: loading weights does not start Numba
     from ..fast.parallel import forward_threads
-    act = activation(cfg.hidden_act)
-    x = embeddings(params, prefix + "embeddings.", pixel_values)
-    B, T, D = x.shape
-    hidden_states, attentions = [x], []
-    x2 = np.ascontiguousarray(x.reshape(B * T, D))
-    with forward_threads():  # encoder_layer's formulas through refalign.fast (products banded over its threads)
+    with forward_threads():  # the whole tower: OpenBLAS single-threaded throughout (see refalign.fast.parallel)
+        act = activation(cfg.hidden_act)
+        x = embeddings(params, prefix + "embeddings.", pixel_values)
+        B, T, D = x.shape
+        hidden_states, attentions = [x], []
+        x2 = np.ascontiguousarray(x.reshape(B * T, D))
         for n in range(cfg.num_hidden_layers):
             x2, probs = pre_ln_layer(x2, layer_weights(params, f"{prefix}encoder.layer.{n}."), B,
                                      cfg.num_attention_heads, cfg.layer_norm_eps, cfg.hidden_act, act,
@@ -163,12 +163,12 @@ def vit_forward(params: dict[str, NDArray], cfg: ViTConfig, pixel_values: NDArra
             if output_hidden_states:   # (kept only when asked: a finished layer's memory is reused while hot)
                 hidden_states.append(x2.reshape(B, T, D))
             attentions.append(probs)
-    x = x2.reshape(B, T, D)
-    last = layer_norm(x, params[prefix + "layernorm.weight"], params[prefix + "layernorm.bias"], cfg.layer_norm_eps)
-    pooled = None
-    if prefix + "pooler.dense.weight" in params:
-        require_tensors(params, vit_pooler_shapes(cfg, prefix))
-        pooled = pooler(params, prefix + "pooler.", last, activation(cfg.pooler_act))
+        x = x2.reshape(B, T, D)
+        last = layer_norm(x, params[prefix + "layernorm.weight"], params[prefix + "layernorm.bias"], cfg.layer_norm_eps)
+        pooled = None
+        if prefix + "pooler.dense.weight" in params:
+            require_tensors(params, vit_pooler_shapes(cfg, prefix))
+            pooled = pooler(params, prefix + "pooler.", last, activation(cfg.pooler_act))
     return ViTOutput(last_hidden_state=last, pooler_output=pooled,
                      hidden_states=hidden_states if output_hidden_states else None,
                      attentions=attentions if output_attentions else None)
