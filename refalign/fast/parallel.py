@@ -19,9 +19,10 @@ Why OpenBLAS single-threaded: after each multi-threaded product, OpenBLAS's work
 (OPENBLAS_THREAD_TIMEOUT, read once when NumPy loads), competing with the kernels that follow (measured: ~25% slower
 kernels; with refalign's helper pinned to a CPU, 20% on the whole ViT-B/16 tower when only its patch embedding ran
 outside).  So forward_threads spans a whole forward, embeddings to heads (refalign.models.base.runs_as_forward for
-the models' methods, each tower's function for itself).  Here a product is cut into bands of rows (or of columns, for a short, wide product), each band a
-single-threaded OpenBLAS call on its own thread (NumPy releases the GIL), followed on that thread by its epilogue
-(batch norm, swish, residual) while the block is still in cache: 25-35% faster than a product then a separate pass.
+the models' methods, each tower's function for itself).  Here a product is cut into bands of rows (or of columns,
+for a short, wide product), each band a single-threaded OpenBLAS call on its own thread (NumPy releases the GIL),
+followed on that thread by its epilogue (batch norm, swish, residual) while the block is still in cache: 25-35%
+faster than a product then a separate pass.
 
 refalign uses NUMBA_NUM_THREADS threads (Numba's default: the CPUs this process may use).  When NumPy's BLAS is not
 an OpenBLAS whose thread count can be set (MKL, Accelerate, ...) products run whole, multi-threaded by the BLAS, and
