@@ -77,19 +77,42 @@ def test_depthwise_bn_swish_matches_twin(dtype, k, stride, adjust, shape, fold):
 
 @pytest.mark.parametrize("k,stride,adjust", [(3, 1, True), (5, 1, True), (3, 2, True), (5, 2, False)])
 @pytest.mark.parametrize("width", [9, 13, 30])
-def test_depthwise_register_tiles_equal_the_scalar_loop(k, stride, adjust, width):
-    """float32 maps of 2 * LANES channels take the register tiles inside the map; with one channel more every pixel
-    takes the scalar loop. Same sums in the same order: the shared channels agree to the last bit."""
+@pytest.mark.parametrize("act", [False, True])
+def test_depthwise_register_tiles_equal_the_scalar_loop(k, stride, adjust, width, act):
+    """float32 maps of 2 * LANES channels take the register tiles inside the map, then BN, swish and the row sums in
+    one vector pass; with one channel more every pixel takes the scalar loops. Same operations in the same order:
+    the shared channels agree to the last bit, outputs and means."""
     pad = depthwise_padding(k, stride, adjust)
     rng = np.random.default_rng(width * k)
     block = K._DW_BLOCK
     x = rng.standard_normal((2, 11, width, block + 1)).astype(np.float32)
     wt = rng.standard_normal((block + 1, 1, k, k)).astype(np.float32)
-    ident = tuple(np.asarray(v, np.float32) for v in (np.zeros(block + 1), np.ones(block + 1), np.zeros(block + 1)))
-    tiles, _ = K.depthwise_bn_swish(np.ascontiguousarray(x[..., :block]), wt[:block], stride, pad,
-                                    *(v[:block] for v in ident), act=False)
-    scalar, _ = K.depthwise_bn_swish(x, wt, stride, pad, *ident, act=False)
+    bn = K.bn_vectors(*_bn_params(rng, block + 1, np.float32), 1e-3, False)   # (a, s, t), a = the running mean
+    tiles, tile_means = K.depthwise_bn_swish(np.ascontiguousarray(x[..., :block]), wt[:block], stride, pad,
+                                             *(v[:block] for v in bn), act=act)
+    scalar, scalar_means = K.depthwise_bn_swish(x, wt, stride, pad, *bn, act=act)
     np.testing.assert_array_equal(tiles, scalar[..., :block])
+    np.testing.assert_array_equal(tile_means, scalar_means[:, :block])
+
+
+@pytest.mark.parametrize("act", [False, True])
+@pytest.mark.parametrize("cols,c0,c1", [(3, 0, 3), (3.5, 0, 3), (3.5, 1, 3), (3.5, 0, 3.5)])   # in vectors of LANES
+def test_affine_act_vector_pass_equals_the_loops(act, cols, c0, c1):
+    """An epilogue block whose width is a multiple of LANES goes through the one-pass vector BN (+ swish): whole rows
+    at once (all columns) or row by row; other widths through the loops. The same operations in the same order:
+    equal bits."""
+    lanes = K._LANES
+    cols, c0, c1 = (int(v * lanes) for v in (cols, c0, c1))
+    rng = np.random.default_rng(cols + c0 + c1)
+    y = (rng.standard_normal((7, cols)) * 4).astype(np.float32)
+    a, s, t = (rng.standard_normal(cols).astype(np.float32) for _ in range(3))
+    vector, loops = y.copy(), y.copy()
+    K.bn_act_epilogue(a, s, t, act=act)(vector, 0, 7, c0, c1)
+    for n in range(7):          # the same block in pieces one column short of a vector: the loops
+        K.bn_act_epilogue(a, s, t, act=act)(loops, n, n + 1, c0, c1 - 1)
+        K.bn_act_epilogue(a, s, t, act=act)(loops, n, n + 1, c1 - 1, c1)
+    np.testing.assert_array_equal(vector, loops)
+    assert not np.array_equal(vector[:, c0:c1], y[:, c0:c1]) and np.array_equal(vector[:, c1:], y[:, c1:])
 
 
 @pytest.mark.parametrize("k,stride,adjust", [(3, 1, True), (5, 1, True), (3, 2, True), (5, 2, True), (5, 2, False)])
@@ -171,6 +194,21 @@ def test_affine_act_matches_batch_norm(dtype, act, residual, n, c):
         got = K.affine_act_(y.copy(), *K.bn_vectors(gamma, beta, mean, var, 1e-3, fold), act=act,
                             residual=res if residual else None)
         assert _rel(got, ref) <= TOL[dtype]
+
+
+def test_swish_vectors_equal_their_twin_bit_for_bit():
+    """_swish_vectors (LLVM IR, one register at a time) against _swish_row_f32 (the Numba loops it replaces), over
+    the whole float32 range that matters, the clamps, infinities and NaN."""
+    import numba
+    run_vectors = numba.njit(lambda o: K._swish_vectors(o, o.shape[0] // K._LANES))
+    x = np.concatenate([np.linspace(-120, 120, 100_000), [0.0, -0.0, 1e-30, -1e-30, 1e-45, 87.3, -87.3, 88.7, -88.7,
+                                                          np.inf, -np.inf, np.nan, 3e38, -3e38]])
+    x = np.resize(x.astype(np.float32), -(-x.size // K._LANES) * K._LANES)
+    vectors, twin = x.copy(), x.copy()
+    run_vectors(vectors)
+    K._swish_row_f32(twin, np.empty_like(twin), np.empty(twin.size, np.int32))
+    np.testing.assert_array_equal(vectors, twin)
+    assert not np.array_equal(vectors[:100], x[:100])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
