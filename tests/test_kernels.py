@@ -404,6 +404,34 @@ def test_vision_fast_path_matches_reference(tiny, dtype, bsz, h, w, threads, mon
     np.testing.assert_array_equal(last, got)
 
 
+def test_batch_norm_vectors_kept_while_the_arrays_are_the_same(tiny):
+    """The fast path's BN vectors are computed once per params dict and reused while every BN array is the one they
+    came from; a replaced array is seen by the next forward (equal to the reference on the new values); the kept
+    vectors go with the weights."""
+    import gc
+    from refalign.towers import efficientnet as V
+    params = {k: v.astype(np.float32) for k, v in tiny.params.items()}
+    cfg = tiny.config.vision_config
+    px = np.random.default_rng(3).standard_normal((1, 3, 33, 33)).astype(np.float32)
+    first, _ = V._blocks_nhwc(params, cfg, px, "vision_model.", False)
+    kept = [key for key in V._bn_kept if key[0] == id(params)]
+    vectors = V._bn_kept[kept[0]][1]
+    second, _ = V._blocks_nhwc(params, cfg, px, "vision_model.", False)
+    assert len(kept) == 1 and V._bn_kept[kept[0]][1] is vectors
+    np.testing.assert_array_equal(first, second)
+
+    name = "vision_model.encoder.blocks.0.depthwise_conv.depthwise_norm.running_var"
+    params[name] = params[name] * np.float32(3.0)                     # a new array: recomputed
+    third, _ = V._blocks_nhwc(params, cfg, px, "vision_model.", False)
+    ref, _ = V._blocks_reference(params, cfg, px, "vision_model.", False)
+    assert V._bn_kept[kept[0]][1] is not vectors
+    assert _rel(third, ref) <= 10 * TOL[np.float32] and _rel(third, first) > 1e-3
+
+    del params, first, second, third
+    gc.collect()
+    assert kept[0] not in V._bn_kept
+
+
 # ------------------------------------------------------------------------------------------ threads
 THREADS_SCRIPT = textwrap.dedent("""
     import sys, threading

@@ -22,6 +22,8 @@ quirks included (asymmetric stem and stride-2 paddings, hidden_dim used as a poo
 from __future__ import annotations
 
 import math
+import threading
+import weakref
 from dataclasses import dataclass
 from typing import Callable
 
@@ -453,21 +455,48 @@ def _blocks_nhwc(params, cfg, pixel_values, prefix, output_hidden_states):
         return _blocks_nhwc_run(params, cfg, pixel_values, prefix, output_hidden_states)
 
 
+_BN_SUFFIXES = (".weight", ".bias", ".running_mean", ".running_var")
+_bn_kept: dict[tuple, tuple[list[weakref.ref], dict]] = {}
+_bn_lock = threading.Lock()
+
+
+def _batch_norm_vectors(params, names: list[str], eps: float, fold: bool) -> dict[str, tuple[NDArray, ...]]:
+    """Every named batch norm's (a, s, t) vectors (kernels.bn_vectors_many, all in one pass), kept from one forward
+    to the next while they are computed from the same arrays: a forward asks again for the params dict's arrays and
+    reuses the vectors if each one is the array they came from (loaded weights are read-only, as for the packed
+    weights of refalign.fast.gemm). Recomputing them took ~2-3 ms of align-base's forward."""
+    from ..fast import kernels as K
+    arrays = [params[name + suffix] for name in names for suffix in _BN_SUFFIXES]
+    key = (id(params), tuple(names), eps, fold)
+    with _bn_lock:
+        kept = _bn_kept.get(key)
+    if kept is not None and len(kept[0]) == len(arrays) and all(ref() is a for ref, a in zip(kept[0], arrays)):
+        return kept[1]
+    layers = [tuple(arrays[i:i + len(_BN_SUFFIXES)]) for i in range(0, len(arrays), len(_BN_SUFFIXES))]
+    vectors = dict(zip(names, K.bn_vectors_many(layers, eps, fold)))
+    with _bn_lock:
+        _bn_kept[key] = ([weakref.ref(a) for a in arrays], vectors)
+    weakref.finalize(arrays[0], _forget_batch_norm_vectors, key, vectors)   # gone with the weights
+    return vectors
+
+
+def _forget_batch_norm_vectors(key: tuple, vectors: dict) -> None:
+    with _bn_lock:
+        if key in _bn_kept and _bn_kept[key][1] is vectors:
+            del _bn_kept[key]
+
+
 def _blocks_nhwc_run(params, cfg, pixel_values, prefix, output_hidden_states):
     from ..fast import kernels as K
     from ..fast.parallel import apply_epilogue, matmul_wt, packs
     dt, eps = pixel_values.dtype, cfg.batch_norm_eps
     fold = dt == np.float32
 
-    # every batch norm's (a, s, t) vectors, computed together (kernels.bn_vectors_many)
     names = [prefix + "embeddings.batchnorm"] + [
         f"{prefix}encoder.blocks.{spec.index}.{module}" for spec in block_specs(cfg)
         for module in (("expansion.expand_bn",) if spec.expand else ()) + ("depthwise_conv.depthwise_norm",
                                                                             "projection.project_bn")]
-    vectors = dict(zip(names, K.bn_vectors_many(
-        [tuple(params[n + suffix] for suffix in (".weight", ".bias", ".running_mean", ".running_var"))
-         for n in names], eps, fold)))
-    bn = vectors.__getitem__
+    bn = _batch_norm_vectors(params, names, eps, fold).__getitem__
 
     p = prefix + "embeddings."
     x = np.ascontiguousarray(pixel_values.transpose(0, 2, 3, 1))  # NCHW -> NHWC, once: [B, H, W, 3]
