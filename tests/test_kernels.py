@@ -404,32 +404,47 @@ def test_vision_fast_path_matches_reference(tiny, dtype, bsz, h, w, threads, mon
     np.testing.assert_array_equal(last, got)
 
 
-def test_batch_norm_vectors_kept_while_the_arrays_are_the_same(tiny):
-    """The fast path's BN vectors are computed once per params dict and reused while every BN array is the one they
-    came from; a replaced array is seen by the next forward (equal to the reference on the new values); the kept
-    vectors go with the weights."""
+def test_derived_weights_kept_while_the_arrays_are_the_same(tiny):
+    """The fast path's BN vectors and depthwise taps are made once and reused while every array they come from is
+    the same object; a replaced array is seen by the next forward (equal to the reference on the new values); what
+    was kept goes with the weights."""
     import gc
     from refalign.towers import efficientnet as V
     params = {k: v.astype(np.float32) for k, v in tiny.params.items()}
     cfg = tiny.config.vision_config
     px = np.random.default_rng(3).standard_normal((1, 3, 33, 33)).astype(np.float32)
+    from refalign.fast import kept
+    before = kept.count()
     first, _ = V._blocks_nhwc(params, cfg, px, "vision_model.", False)
-    kept = [key for key in V._bn_kept if key[0] == id(params)]
-    vectors = V._bn_kept[kept[0]][1]
+    made = kept.count() - before                 # the BN vectors and each block's depthwise taps
+    vectors = V._batch_norm_vectors(params, *_bn_args(tiny, params))
     second, _ = V._blocks_nhwc(params, cfg, px, "vision_model.", False)
-    assert len(kept) == 1 and V._bn_kept[kept[0]][1] is vectors
+    assert made == 1 + len(V.block_specs(cfg)) and kept.count() - before == made
+    assert V._batch_norm_vectors(params, *_bn_args(tiny, params)) is vectors
     np.testing.assert_array_equal(first, second)
 
-    name = "vision_model.encoder.blocks.0.depthwise_conv.depthwise_norm.running_var"
-    params[name] = params[name] * np.float32(3.0)                     # a new array: recomputed
+    for name in ("vision_model.encoder.blocks.0.depthwise_conv.depthwise_norm.running_var",
+                 "vision_model.encoder.blocks.1.depthwise_conv.depthwise_conv.weight"):
+        params[name] = params[name] * np.float32(3.0)                 # new arrays: made anew
     third, _ = V._blocks_nhwc(params, cfg, px, "vision_model.", False)
     ref, _ = V._blocks_reference(params, cfg, px, "vision_model.", False)
-    assert V._bn_kept[kept[0]][1] is not vectors
+    assert V._batch_norm_vectors(params, *_bn_args(tiny, params)) is not vectors
     assert _rel(third, ref) <= 10 * TOL[np.float32] and _rel(third, first) > 1e-3
 
-    del params, first, second, third
+    del params, vectors, first, second, third
     gc.collect()
-    assert kept[0] not in V._bn_kept
+    assert kept.count() == before                # gone with the arrays they came from
+
+
+def _bn_args(tiny, params):
+    """_batch_norm_vectors' other arguments, as the float32 fast path passes them."""
+    from refalign.towers import efficientnet as V
+    cfg, prefix = tiny.config.vision_config, "vision_model."
+    names = [prefix + "embeddings.batchnorm"] + [
+        f"{prefix}encoder.blocks.{spec.index}.{module}" for spec in V.block_specs(cfg)
+        for module in (("expansion.expand_bn",) if spec.expand else ()) + ("depthwise_conv.depthwise_norm",
+                                                                            "projection.project_bn")]
+    return names, cfg.batch_norm_eps, True
 
 
 # ------------------------------------------------------------------------------------------ threads

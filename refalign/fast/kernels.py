@@ -41,6 +41,7 @@ from numba.extending import intrinsic
 from numpy.typing import NDArray
 
 from . import jit, llvm_ir
+from .kept import kept
 from . import parallel as _parallel
 
 # ----------------------------------------------------------------------------------------------- batch norm
@@ -483,7 +484,7 @@ def depthwise_bn_swish(x_nhwc: NDArray, w: NDArray, stride: int, pad: tuple[int,
         raise ValueError(f"depthwise: padded map is smaller than the {k}x{k} kernel")
     out = np.empty((b, ho, wo, c), dtype=x_nhwc.dtype)
     rowsum = np.empty((b, ho, c), dtype=x_nhwc.dtype)
-    wk = np.ascontiguousarray(w[:, 0].transpose(1, 2, 0))  # [C, 1, k, k] -> [k, k, C]
+    wk = kept((w,), lambda: np.ascontiguousarray(w[:, 0].transpose(1, 2, 0)), "depthwise taps")  # -> [k, k, C]
     a, s, t = (np.ascontiguousarray(v) for v in (a, s, t))  # (the vector pass reads them as contiguous rows)
     _parallel.run_bands(_depthwise_kernel, b * ho, out.size * k * k, np.ascontiguousarray(x_nhwc), wk, stride, top,
                         left, a, s, t, act, out.dtype == np.float32, out, rowsum)

@@ -22,8 +22,6 @@ quirks included (asymmetric stem and stride-2 paddings, hidden_dim used as a poo
 from __future__ import annotations
 
 import math
-import threading
-import weakref
 from dataclasses import dataclass
 from typing import Callable
 
@@ -456,34 +454,18 @@ def _blocks_nhwc(params, cfg, pixel_values, prefix, output_hidden_states):
 
 
 _BN_SUFFIXES = (".weight", ".bias", ".running_mean", ".running_var")
-_bn_kept: dict[tuple, tuple[list[weakref.ref], dict]] = {}
-_bn_lock = threading.Lock()
 
 
 def _batch_norm_vectors(params, names: list[str], eps: float, fold: bool) -> dict[str, tuple[NDArray, ...]]:
     """Every named batch norm's (a, s, t) vectors (kernels.bn_vectors_many, all in one pass), kept from one forward
-    to the next while they are computed from the same arrays: a forward asks again for the params dict's arrays and
-    reuses the vectors if each one is the array they came from (loaded weights are read-only, as for the packed
-    weights of refalign.fast.gemm). Recomputing them took ~2-3 ms of align-base's forward."""
+    to the next while they come from the same arrays (fast.kept). Recomputing them took ~2-3 ms of align-base's
+    forward (concatenating 648 small arrays of the checkpoint)."""
     from ..fast import kernels as K
+    from ..fast.kept import kept
     arrays = [params[name + suffix] for name in names for suffix in _BN_SUFFIXES]
-    key = (id(params), tuple(names), eps, fold)
-    with _bn_lock:
-        kept = _bn_kept.get(key)
-    if kept is not None and len(kept[0]) == len(arrays) and all(ref() is a for ref, a in zip(kept[0], arrays)):
-        return kept[1]
     layers = [tuple(arrays[i:i + len(_BN_SUFFIXES)]) for i in range(0, len(arrays), len(_BN_SUFFIXES))]
-    vectors = dict(zip(names, K.bn_vectors_many(layers, eps, fold)))
-    with _bn_lock:
-        _bn_kept[key] = ([weakref.ref(a) for a in arrays], vectors)
-    weakref.finalize(arrays[0], _forget_batch_norm_vectors, key, vectors)   # gone with the weights
-    return vectors
-
-
-def _forget_batch_norm_vectors(key: tuple, vectors: dict) -> None:
-    with _bn_lock:
-        if key in _bn_kept and _bn_kept[key][1] is vectors:
-            del _bn_kept[key]
+    return kept(arrays, lambda: dict(zip(names, K.bn_vectors_many(layers, eps, fold))),
+                ("batch norm vectors", tuple(names), eps, fold))
 
 
 def _blocks_nhwc_run(params, cfg, pixel_values, prefix, output_hidden_states):
