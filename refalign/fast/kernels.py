@@ -505,7 +505,7 @@ def _affine_act_block(y, r0, r1, c0, c1, a, s, t, act, fast, res, has_res):
     vectors = fast and width % _LANES == 0   # BN and swish in one pass, in registers (the values of the loops)
     for n0 in range(r0, r1, rows):
         n1 = min(r1, n0 + rows)
-        if vectors:
+        if vectors:   # (the intrinsics' last argument, the sums, is not used by these two: av stands in)
             o = y[n0:n1].reshape(-1) if full else y[n0, c0:c1]
             if act:
                 _bn_swish(o, n1 - n0, width, av, sv, tv, av)
