@@ -436,7 +436,7 @@ def _depthwise_kernel(x, w, stride, pad_top, pad_left, a, s, t, act, fast, out, 
     lo = min(Wo, -(-pad_left // stride))                          # output columns [lo, hi) with every tap inside:
     hi = max(lo, min(Wo, (W - k + pad_left) // stride + 1))       # ow * stride - pad_left >= 0, ... + k - 1 < W
     tiles = fast and C % _DW_BLOCK == 0
-    nbuf = min(Wo * C, _SWISH_BLOCK)  # swish scratch, once per band
+    nbuf = 0 if tiles else min(Wo * C, _SWISH_BLOCK)  # the loops' swish scratch, once per band (tiles: none)
     pbuf, ibuf = np.empty(nbuf, out.dtype), np.empty(nbuf, np.int32)
     for r in range(r0, r1):
         b = r // Ho
@@ -500,9 +500,9 @@ def _affine_act_block(y, r0, r1, c0, c1, a, s, t, act, fast, res, has_res):
     width = c1 - c0
     full = width == y.shape[1]
     rows = max(1, _SWISH_BLOCK // width) if full else 1  # rows per swish pass: ~_SWISH_BLOCK contiguous values
-    nbuf = min(rows * width, _SWISH_BLOCK)
-    pbuf, ibuf = np.empty(nbuf, y.dtype), np.empty(nbuf, np.int32)
     vectors = fast and width % _LANES == 0   # BN and swish in one pass, in registers (the values of the loops)
+    nbuf = 0 if vectors else min(rows * width, _SWISH_BLOCK)   # the loops' swish scratch (vectors: none)
+    pbuf, ibuf = np.empty(nbuf, y.dtype), np.empty(nbuf, np.int32)
     for n0 in range(r0, r1, rows):
         n1 = min(r1, n0 + rows)
         if vectors:   # (the intrinsics' last argument, the sums, is not used by these two: av stands in)
